@@ -1,0 +1,99 @@
+"""Parsers for lembro options, shared by every layer.
+
+Values may come from Python code (``max_size=4 * 1024 ** 2``) or from ini
+files as strings (``session.max_size = 4M``); each parser accepts both and
+raises a ``ValueError`` naming the option and the value it refused::
+
+    >>> parse_size('512K', 'max_size')
+    524288
+    >>> parse_seconds('none', 'timeout', allow_none=True) is None
+    True
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Optional, Union
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_NONE = frozenset({"none", "null", ""})
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+
+
+def _fail(option: str, value: object, expected: str) -> ValueError:
+    return ValueError(f"{option}: expected {expected}, got {value!r}")
+
+
+def _is_none(value: object) -> bool:
+    return value is None or (isinstance(value, str) and value.strip().lower() in _NONE)
+
+
+def parse_size(value: Union[int, str], option: str = "max_size") -> int:
+    """Bytes from an int or a string like ``'512K'``, ``'4M'``, ``'1g'``, ``'4mb'``, ``'1.5M'``.
+
+    K, M and G are powers of 1024 and case does not matter; the result must be
+    at least one byte.
+    """
+    expected = "a positive byte count such as 1048576, '512K', '4M' or '1G'"
+    if isinstance(value, bool):
+        raise _fail(option, value, expected)
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        match = _SIZE.match(value)
+        if not match:
+            raise _fail(option, value, expected)
+        number = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    else:
+        raise _fail(option, value, expected)
+    if number < 1:
+        raise _fail(option, value, expected)
+    return number
+
+
+def parse_seconds(
+    value: Union[int, float, str, None], option: str, allow_none: bool = False
+) -> Optional[float]:
+    """A positive, finite number of seconds; ``None`` or ``'none'`` only when ``allow_none``."""
+    expected = "a positive number of seconds" + (" or None" if allow_none else "")
+    if _is_none(value):
+        if allow_none:
+            return None
+        raise _fail(option, value, expected)
+    if isinstance(value, bool):
+        raise _fail(option, value, expected)
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise _fail(option, value, expected) from None
+    if not (number > 0 and math.isfinite(number)):
+        raise _fail(option, value, expected)
+    return number
+
+
+def parse_count(value: Union[int, str, None], option: str) -> Optional[int]:
+    """A positive whole number, or ``None`` / ``'none'`` for no limit."""
+    expected = "a positive whole number or None"
+    if _is_none(value):
+        return None
+    if isinstance(value, bool):
+        raise _fail(option, value, expected)
+    if isinstance(value, str):
+        if not value.strip().isdigit():
+            raise _fail(option, value, expected)
+        value = int(value)
+    if not isinstance(value, int) or value < 1:
+        raise _fail(option, value, expected)
+    return value
+
+
+def parse_bool(value: Union[bool, str], option: str) -> bool:
+    """``True``/``False`` or an ini spelling of them (true/false, yes/no, on/off, 1/0)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise _fail(option, value, "true or false")

@@ -1,0 +1,379 @@
+"""LembroStore: a bounded, periodically purged, thread-safe in-memory store.
+
+It keeps pickled session data per id, drops expired sessions every
+``interval`` seconds (and on access), and caps total memory::
+
+    store = LembroStore(interval=60, max_size='4M', timeout=1800)
+    store.set('sid', {'user': 42})
+    store.get('sid')          # {'user': 42}, a fresh copy every time
+    store.touch('sid')        # slide the idle timer, data untouched
+    store.stats()['bytes']    # what the cap is measured against
+
+Over the cap, sessions are evicted in one batch down to 75% of it: first
+those never read back since they were written (crawlers, one-shot clients),
+then returning ones, nearest expiry first within each group.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import pickle
+import sys
+import threading
+import time
+import weakref
+from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple, Union
+
+from .heap import KeyedHeap
+from .options import parse_count, parse_seconds, parse_size
+from .purger import Purger
+
+log = logging.getLogger("lembro_wsgi")
+
+#: Bytes each stored session costs besides its pickled data and its id: the
+#: entry object, its dict slot, its heap slot and the timestamps it holds
+#: (measured with tracemalloc by benchmarks/store_memory.py).
+ENTRY_OVERHEAD = 256
+
+#: Usage falls to this fraction of a cap after an eviction batch.
+LOW_WATER = 0.75
+
+_BYTES_HEADER = sys.getsizeof(b"")
+_PICKLE = pickle.HIGHEST_PROTOCOL
+_INF = math.inf
+
+Removed = List[Tuple[Hashable, str]]
+
+
+class SessionTooLarge(ValueError):
+    """A single session is larger than the store's whole ``max_size``."""
+
+
+class _Entry:
+    __slots__ = ("sid", "blob", "size", "timeout", "expires", "used", "warm", "hkey", "index", "heap")
+
+    def rank(self) -> float:
+        """Eviction order within a heap: expiry, or last use for sessions that never expire."""
+        return self.expires if self.timeout is not None else self.used
+
+
+def short_id(sid: object) -> str:
+    """The first characters of a session id, safe to log."""
+    text = str(sid)
+    return text[:6] + "…" if len(text) > 6 else text
+
+
+class LembroStore:
+    """In-memory session store with a byte cap, an optional count cap and periodic purges.
+
+    ``timeout`` is the default idle lifetime in seconds (``None``: no expiry);
+    ``interval`` is the seconds between background purges (``None``: no
+    background thread, call ``purge()`` yourself); ``clock`` returns seconds
+    and must not go backwards; ``on_evict(sid, reason)`` is called outside the
+    store's lock with reason ``'expired'`` or ``'size'``.
+    """
+
+    def __init__(
+        self,
+        interval: Union[float, str, None] = 60,
+        max_size: Union[int, str] = "1M",
+        max_sessions: Union[int, str, None] = None,
+        timeout: Union[float, str, None] = 1800,
+        clock: Callable[[], float] = time.monotonic,
+        on_evict: Optional[Callable[[Hashable, str], Any]] = None,
+    ) -> None:
+        self.interval = parse_seconds(interval, "interval", allow_none=True)
+        self.max_size = parse_size(max_size, "max_size")
+        self.max_sessions = parse_count(max_sessions, "max_sessions")
+        self.timeout = parse_seconds(timeout, "timeout", allow_none=True)
+        if not callable(clock):
+            raise ValueError(f"clock: expected a callable returning seconds, got {clock!r}")
+        if on_evict is not None and not callable(on_evict):
+            raise ValueError(f"on_evict: expected a callable or None, got {on_evict!r}")
+        self.clock = clock
+        self.on_evict = on_evict
+        self._lock = threading.Lock()
+        self._entries: Dict[Hashable, _Entry] = {}
+        # Eviction order: never read back before returning, expiring before eternal.
+        self._cold, self._cold_eternal = KeyedHeap(), KeyedHeap()
+        self._warm, self._warm_eternal = KeyedHeap(), KeyedHeap()
+        self._heaps = (self._cold, self._cold_eternal, self._warm, self._warm_eternal)
+        self._bytes = 0
+        self._evictions = self._expirations = self._purges = 0
+        self._closed = False
+        self._purger: Optional[Purger] = None
+        self._start_purger()
+        _live_stores.add(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"<LembroStore {len(self._entries)} sessions, {self._bytes}/{self.max_size} bytes, "
+            f"interval={self.interval}, timeout={self.timeout}>"
+        )
+
+    # -- public API -------------------------------------------------------
+
+    def get(self, sid: Hashable) -> Any:
+        """A copy of the session's data, or ``None`` when it is absent or expired."""
+        with self._lock:
+            removed = self._expire(self.clock())
+            entry = self._entries.get(sid)
+            if entry is not None and not entry.warm:
+                self._place(entry, warm=True)
+            blob = entry.blob if entry is not None else None
+        self._report(removed)
+        return None if blob is None else pickle.loads(blob)
+
+    def set(self, sid: Hashable, data: Any, timeout: Union[float, str, None] = None) -> None:
+        """Store a copy of ``data`` under ``sid``; ``timeout`` overrides the default lifetime.
+
+        Raises ``SessionTooLarge`` (leaving any earlier value intact) when the
+        session alone is larger than ``max_size``.
+        """
+        lifetime = self.timeout if timeout is None else parse_seconds(timeout, "timeout")
+        blob = pickle.dumps(data, _PICKLE)
+        size = _BYTES_HEADER + len(blob) + sys.getsizeof(sid) + ENTRY_OVERHEAD
+        if size > self.max_size:
+            log.warning(
+                "lembro_wsgi: refused session %s: %d bytes is over max_size %d",
+                short_id(sid), size, self.max_size,
+            )
+            raise SessionTooLarge(f"session of {size} bytes is larger than max_size {self.max_size}")
+        with self._lock:
+            now = self.clock()
+            removed = self._expire(now)
+            entry = self._entries.get(sid)
+            if entry is None:
+                entry = _Entry()
+                entry.sid, entry.warm, entry.heap, entry.size = sid, False, None, 0
+                self._entries[sid] = entry
+            self._bytes += size - entry.size
+            entry.blob, entry.size = blob, size
+            self._renew(entry, lifetime, now, warm=entry.warm)
+            removed += self._shrink(entry)
+        self._report(removed)
+
+    def touch(self, sid: Hashable, timeout: Union[float, str, None] = None) -> bool:
+        """Restart the idle timer of a live session (with its own or a new ``timeout``).
+
+        Returns whether the session was there to touch.
+        """
+        lifetime = None if timeout is None else parse_seconds(timeout, "timeout")
+        with self._lock:
+            now = self.clock()
+            removed = self._expire(now)
+            entry = self._entries.get(sid)
+            if entry is not None:
+                self._renew(entry, entry.timeout if lifetime is None else lifetime, now, warm=True)
+        self._report(removed)
+        return entry is not None
+
+    def destroy(self, sid: Hashable) -> bool:
+        """Remove a session; returns whether it was there."""
+        with self._lock:
+            entry = self._entries.get(sid)
+            if entry is not None:
+                self._drop(entry)
+        return entry is not None
+
+    def clear(self) -> None:
+        """Remove every session."""
+        with self._lock:
+            self._entries.clear()
+            for heap in self._heaps:
+                heap.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        with self._lock:
+            removed = self._expire(self.clock())
+            count = len(self._entries)
+        self._report(removed)
+        return count
+
+    def __contains__(self, sid: Hashable) -> bool:
+        with self._lock:
+            removed = self._expire(self.clock())
+            found = sid in self._entries
+        self._report(removed)
+        return found
+
+    def all(self) -> Dict[Hashable, Any]:
+        """A dict of every live session id to a copy of its data."""
+        with self._lock:
+            removed = self._expire(self.clock())
+            blobs = [(sid, entry.blob) for sid, entry in self._entries.items()]
+        self._report(removed)
+        return {sid: pickle.loads(blob) for sid, blob in blobs}
+
+    def purge(self) -> int:
+        """Remove expired sessions now; returns how many went."""
+        with self._lock:
+            removed = self._expire(self.clock())
+            self._purges += 1
+        if removed:
+            log.debug("lembro_wsgi: purge removed %d expired sessions", len(removed))
+        self._report(removed)
+        return len(removed)
+
+    def stats(self) -> Dict[str, Optional[int]]:
+        """Counts for monitoring: sessions, bytes, max_size, max_sessions, evictions, expirations, purges."""
+        with self._lock:
+            removed = self._expire(self.clock())
+            stats = {
+                "sessions": len(self._entries),
+                "bytes": self._bytes,
+                "max_size": self.max_size,
+                "max_sessions": self.max_sessions,
+                "evictions": self._evictions,
+                "expirations": self._expirations,
+                "purges": self._purges,
+            }
+        self._report(removed)
+        return stats
+
+    def close(self) -> None:
+        """Stop the background purge; the store stays usable with lazy purging. Idempotent."""
+        self._closed = True
+        if self._purger is not None:
+            self._purger.stop()
+            self._purger = None
+
+    def __enter__(self) -> "LembroStore":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- internals (called with the lock held, except _report) ------------
+
+    def _renew(self, entry: _Entry, lifetime: Optional[float], now: float, warm: bool) -> None:
+        entry.timeout = lifetime
+        entry.expires = _INF if lifetime is None else now + lifetime
+        entry.used = now
+        self._place(entry, warm)
+
+    def _place(self, entry: _Entry, warm: bool) -> None:
+        """Put the entry in the heap its state calls for; keys only ever lag behind (see _settle)."""
+        heap = self._heaps[2 * warm + (entry.timeout is None)]
+        entry.warm = warm
+        if entry.heap is not heap:
+            if entry.heap is not None:
+                entry.heap.remove(entry)
+            entry.hkey = entry.rank()
+            entry.heap = heap
+            heap.push(entry)
+        elif entry.rank() < entry.hkey:
+            heap.rekey(entry, entry.rank())
+
+    def _settle(self, heap: KeyedHeap) -> Optional[_Entry]:
+        """The heap's true minimum, after moving entries whose key lags their rank.
+
+        A touch or write only raises an entry's rank, so it is left in place
+        (O(1)) and re-keyed here, once, when it reaches the top.
+        """
+        entry = heap.top()
+        while entry is not None and entry.hkey < entry.rank():
+            heap.rekey(entry, entry.rank())
+            entry = heap.top()
+        return entry
+
+    def _drop(self, entry: _Entry) -> None:
+        entry.heap.remove(entry)
+        entry.heap = None
+        del self._entries[entry.sid]
+        self._bytes -= entry.size
+
+    def _expire(self, now: float) -> Removed:
+        removed: Removed = []
+        for heap in (self._cold, self._warm):
+            top = heap.top()
+            while top is not None and top.hkey <= now:
+                top = self._settle(heap)
+                if top is None or top.expires > now:
+                    break
+                self._drop(top)
+                removed.append((top.sid, "expired"))
+                top = heap.top()
+        self._expirations += len(removed)
+        return removed
+
+    def _over(self, size_goal: float, count_goal: float) -> bool:
+        return self._bytes > size_goal or len(self._entries) > count_goal
+
+    def _shrink(self, keep: _Entry) -> Removed:
+        """Evict down to the low-water mark once a cap is exceeded, never evicting ``keep``."""
+        count_cap = self.max_sessions if self.max_sessions is not None else _INF
+        if not self._over(self.max_size, count_cap):
+            return []
+        size_goal, count_goal = self.max_size * LOW_WATER, count_cap * LOW_WATER
+        home = keep.heap
+        home.remove(keep)
+        removed: Removed = []
+        for heap in self._heaps:
+            while self._over(size_goal, count_goal):
+                victim = self._settle(heap)
+                if victim is None:
+                    break
+                self._drop(victim)
+                removed.append((victim.sid, "size"))
+        keep.hkey = keep.rank()
+        home.push(keep)
+        self._evictions += len(removed)
+        if removed:
+            log.debug(
+                "lembro_wsgi: evicted %d sessions for size, now %d bytes of %d",
+                len(removed), self._bytes, self.max_size,
+            )
+        return removed
+
+    def _report(self, removed: Removed) -> None:
+        """Tell ``on_evict`` about removed sessions; runs without the lock."""
+        if self.on_evict is None:
+            return
+        for sid, reason in removed:
+            try:
+                self.on_evict(sid, reason)
+            except Exception:
+                log.exception("lembro_wsgi: on_evict callback failed for %s", short_id(sid))
+
+    def _start_purger(self) -> None:
+        if self.interval is not None and not self._closed:
+            self._purger = Purger(self, self.interval)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        self._purger = None
+        self._start_purger()
+
+
+_live_stores: "weakref.WeakSet[LembroStore]" = weakref.WeakSet()
+
+
+_held_for_fork: List[threading.Lock] = []
+
+
+def _before_fork() -> None:
+    """Hold every store's lock across fork() so the child never copies a half-done change."""
+    for store in list(_live_stores):
+        store._lock.acquire()
+        _held_for_fork.append(store._lock)
+
+
+def _after_fork_in_parent() -> None:
+    while _held_for_fork:
+        _held_for_fork.pop().release()
+
+
+def _after_fork_in_child() -> None:
+    _held_for_fork.clear()
+    for store in list(_live_stores):
+        store._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+    )

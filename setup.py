@@ -1,0 +1,25 @@
+from setuptools import find_packages, setup
+
+with open("README.md", encoding="utf-8") as readme:
+    long_description = readme.read()
+
+setup(
+    name="lembro_wsgi",
+    version="0.1.0",
+    description="Production-usable in-memory sessions for WSGI apps: purged, size-capped, one process.",
+    long_description=long_description,
+    long_description_content_type="text/markdown",
+    license="MIT",
+    packages=find_packages(include=["lembro_wsgi", "lembro_wsgi.*"]),
+    python_requires=">=3.9",
+    install_requires=["WebOb>=1.8", "Beaker>=1.12"],
+    extras_require={
+        "test": ["pytest>=7", "WebTest>=3", "hypothesis>=6", "ruff"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Framework :: Pyramid",
+        "Framework :: Bottle",
+        "Topic :: Internet :: WWW/HTTP :: WSGI :: Middleware",
+    ],
+)

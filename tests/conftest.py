@@ -1,0 +1,40 @@
+"""Shared fixtures: a fake clock so no test sleeps for expiry, and stores that get closed."""
+
+import pytest
+
+from lembro_wsgi import LembroStore
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def make_store(clock):
+    """Build LembroStores on the fake clock with no background thread; all closed afterwards."""
+    stores = []
+
+    def build(**options):
+        options.setdefault("clock", clock)
+        options.setdefault("interval", None)
+        store = LembroStore(**options)
+        stores.append(store)
+        return store
+
+    yield build
+    for store in stores:
+        store.close()

@@ -1,0 +1,81 @@
+import pytest
+
+from lembro_wsgi import LembroStore, parse_size
+from lembro_wsgi.options import parse_bool, parse_count, parse_seconds
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (1, 1),
+        (1048576, 1048576),
+        ("1048576", 1048576),
+        ("512K", 512 * 1024),
+        ("512k", 512 * 1024),
+        ("4M", 4 * 1024**2),
+        ("4mb", 4 * 1024**2),
+        ("4MiB", 4 * 1024**2),
+        ("1g", 1024**3),
+        ("1.5M", int(1.5 * 1024**2)),
+        (" 2 K ", 2048),
+        ("100b", 100),
+    ],
+)
+def test_parse_size_accepts(value, expected):
+    assert parse_size(value) == expected
+
+
+@pytest.mark.parametrize("value", [0, -1, "0", "-1K", "abc", "4T", "4 MBs", "", "1.2.3M", None, True, 1.5, [1]])
+def test_parse_size_rejects_naming_the_value(value):
+    with pytest.raises(ValueError) as info:
+        parse_size(value, "max_size")
+    assert "max_size" in str(info.value)
+    assert repr(value) in str(info.value)
+
+
+def test_parse_seconds_and_count():
+    assert parse_seconds("60", "interval") == 60.0
+    assert parse_seconds(0.5, "interval") == 0.5
+    assert parse_seconds("none", "timeout", allow_none=True) is None
+    assert parse_count("10000", "max_sessions") == 10000
+    assert parse_count("None", "max_sessions") is None
+    assert parse_bool("yes", "secure") is True
+    assert parse_bool("off", "secure") is False
+    for bad in (0, -5, "soon", float("inf"), float("nan"), True, None):
+        with pytest.raises(ValueError, match="interval"):
+            parse_seconds(bad, "interval")
+    for bad in (0, -1, "1.5", "many", 2.0, False):
+        with pytest.raises(ValueError, match="max_sessions"):
+            parse_count(bad, "max_sessions")
+    with pytest.raises(ValueError, match="secure"):
+        parse_bool("maybe", "secure")
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("interval", 0),
+        ("interval", "often"),
+        ("max_size", "lots"),
+        ("max_size", 0),
+        ("max_sessions", -3),
+        ("max_sessions", "x"),
+        ("timeout", -1),
+        ("timeout", "forever"),
+        ("clock", 5),
+        ("on_evict", "print"),
+    ],
+)
+def test_store_rejects_bad_options_at_construction(option, value):
+    with pytest.raises(ValueError) as info:
+        LembroStore(**{option: value})
+    assert option in str(info.value)
+    assert repr(value) in str(info.value)
+
+
+def test_store_accepts_ini_strings():
+    store = LembroStore(interval="30", max_size="4M", max_sessions="10000", timeout="none")
+    try:
+        assert (store.interval, store.max_size, store.max_sessions, store.timeout) == (30.0, 4 * 1024**2, 10000, None)
+    finally:
+        store.close()
