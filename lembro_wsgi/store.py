@@ -171,11 +171,13 @@ class LembroStore:
         return entry is not None
 
     def destroy(self, sid: Hashable) -> bool:
-        """Remove a session; returns whether it was there."""
+        """Remove a session; returns whether it was there (and live)."""
         with self._lock:
+            removed = self._expire(self.clock())
             entry = self._entries.get(sid)
             if entry is not None:
                 self._drop(entry)
+        self._report(removed)
         return entry is not None
 
     def clear(self) -> None:

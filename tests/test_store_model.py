@@ -1,0 +1,155 @@
+"""Random operation sequences against a plain reference model (hypothesis)."""
+
+import pickle
+import sys
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from lembro_wsgi import LembroStore, SessionTooLarge
+from lembro_wsgi.store import ENTRY_OVERHEAD, LOW_WATER
+
+IDS = st.sampled_from([f"sid{i}" for i in range(12)])
+DATA = st.builds(lambda n, tag: {"tag": tag, "pad": "x" * n}, st.integers(0, 900), st.integers(0, 9))
+TIMEOUTS = st.sampled_from([None, 1, 5, 30])
+CAP = 4000
+
+
+class Model:
+    """What a session should be, by the DESIGN rules."""
+
+    def __init__(self, sid, data, lifetime, now):
+        self.data = data
+        self.size = sys.getsizeof(pickle.dumps(data, pickle.HIGHEST_PROTOCOL)) + sys.getsizeof(sid) + ENTRY_OVERHEAD
+        self.warm = False
+        self.renew(lifetime, now)
+
+    def renew(self, lifetime, now):
+        self.timeout = lifetime
+        self.expires = float("inf") if lifetime is None else now + lifetime
+        self.used = now
+
+    def order(self):
+        """Eviction order: never read back first, expiring before eternal, then nearest rank."""
+        eternal = self.timeout is None
+        return (self.warm, eternal, self.used if eternal else self.expires)
+
+
+class StoreMachine(RuleBasedStateMachine):
+    default_timeout = 10
+
+    def __init__(self):
+        super().__init__()
+        self.now = 0.0
+        self.evicted = []
+        self.store = LembroStore(
+            interval=None, max_size=CAP, timeout=self.default_timeout,
+            clock=lambda: self.now, on_evict=lambda sid, reason: self.evicted.append((sid, reason)),
+        )
+        self.model = {}
+        self.expected_expired = 0
+
+    def expire(self):
+        gone = [sid for sid, m in self.model.items() if m.expires <= self.now]
+        for sid in gone:
+            del self.model[sid]
+        return len(gone)
+
+    @rule(sid=IDS, data=DATA, timeout=TIMEOUTS)
+    def set(self, sid, data, timeout):
+        self.expire()
+        fresh = Model(sid, data, self.default_timeout if timeout is None else timeout, self.now)
+        self.evicted.clear()
+        if fresh.size > CAP:
+            try:
+                self.store.set(sid, data, timeout)
+            except SessionTooLarge:
+                return
+            raise AssertionError("oversized session was accepted")
+        self.store.set(sid, data, timeout)
+        old = self.model.get(sid)
+        if old is not None:
+            fresh.warm = old.warm
+        self.model[sid] = fresh
+        self.check_eviction(sid)
+
+    def check_eviction(self, kept):
+        victims = [sid for sid, reason in self.evicted if reason == "size"]
+        if not victims:
+            assert sum(m.size for m in self.model.values()) <= CAP
+            return
+        assert kept not in victims
+        orders = {sid: self.model[sid].order() for sid in victims}
+        for sid in victims:
+            del self.model[sid]
+        worst_victim = max(orders.values())
+        for sid, m in self.model.items():
+            if sid != kept:
+                assert m.order() >= worst_victim, (sid, m.order(), worst_victim)
+        total = sum(m.size for m in self.model.values())
+        assert total <= CAP * LOW_WATER or list(self.model) == [kept]
+
+    @rule(sid=IDS)
+    def get(self, sid):
+        self.expire()
+        m = self.model.get(sid)
+        got = self.store.get(sid)
+        if m is None:
+            assert got is None
+        else:
+            assert got == m.data
+            m.warm = True
+
+    @rule(sid=IDS, timeout=TIMEOUTS)
+    def touch(self, sid, timeout):
+        self.expire()
+        m = self.model.get(sid)
+        assert self.store.touch(sid, timeout) is (m is not None)
+        if m is not None:
+            m.renew(m.timeout if timeout is None else timeout, self.now)
+            m.warm = True
+
+    @rule(sid=IDS)
+    def destroy(self, sid):
+        self.expire()
+        assert self.store.destroy(sid) is (self.model.pop(sid, None) is not None)
+
+    @rule(seconds=st.sampled_from([0.5, 1, 3, 9, 31]))
+    def advance(self, seconds):
+        self.now += seconds
+
+    @rule()
+    def purge(self):
+        assert self.store.purge() == self.expire()
+
+    @precondition(lambda self: len(self.model) > 0)
+    @rule()
+    def clear(self):
+        self.store.clear()
+        self.model.clear()
+
+    @invariant()
+    def contents_and_bytes_match(self):
+        self.expire()
+        assert self.store.all() == {sid: m.data for sid, m in self.model.items()}
+        stats = self.store.stats()
+        assert stats["sessions"] == len(self.model)
+        assert stats["bytes"] == sum(m.size for m in self.model.values())
+        assert 0 <= stats["bytes"] <= CAP
+
+    def teardown(self):
+        self.store.close()
+
+
+class EternalStoreMachine(StoreMachine):
+    """Same rules with no default timeout: sessions without expiry are evicted least recently used."""
+
+    default_timeout = None
+
+
+SETTINGS = settings(max_examples=120, stateful_step_count=60, deadline=None)
+TestStoreAgainstModel = StoreMachine.TestCase
+TestStoreAgainstModel.settings = SETTINGS
+TestEternalStoreAgainstModel = EternalStoreMachine.TestCase
+TestEternalStoreAgainstModel.settings = SETTINGS
