@@ -13,7 +13,7 @@ search. The store keeps its sessions in such heaps, ordered by expiry::
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any
 
 
 class KeyedHeap:
@@ -22,12 +22,12 @@ class KeyedHeap:
     __slots__ = ("_items",)
 
     def __init__(self) -> None:
-        self._items: List[Any] = []
+        self._items: list[Any] = []
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def top(self) -> Optional[Any]:
+    def top(self) -> Any | None:
         """The item with the smallest key, or ``None`` when empty."""
         return self._items[0] if self._items else None
 

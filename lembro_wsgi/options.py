@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Optional, Union
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -31,7 +30,7 @@ def _is_none(value: object) -> bool:
     return value is None or (isinstance(value, str) and value.strip().lower() in _NONE)
 
 
-def parse_size(value: Union[int, str], option: str = "max_size") -> int:
+def parse_size(value: int | str, option: str = "max_size") -> int:
     """Bytes from an int or a string like ``'512K'``, ``'4M'``, ``'1g'``, ``'4mb'``, ``'1.5M'``.
 
     K, M and G are powers of 1024 and case does not matter; the result must be
@@ -55,8 +54,8 @@ def parse_size(value: Union[int, str], option: str = "max_size") -> int:
 
 
 def parse_seconds(
-    value: Union[int, float, str, None], option: str, allow_none: bool = False
-) -> Optional[float]:
+    value: float | str | None, option: str, allow_none: bool = False
+) -> float | None:
     """A positive, finite number of seconds; ``None`` or ``'none'`` only when ``allow_none``."""
     expected = "a positive number of seconds" + (" or None" if allow_none else "")
     if _is_none(value):
@@ -74,7 +73,7 @@ def parse_seconds(
     return number
 
 
-def parse_count(value: Union[int, str, None], option: str) -> Optional[int]:
+def parse_count(value: int | str | None, option: str) -> int | None:
     """A positive whole number, or ``None`` / ``'none'`` for no limit."""
     expected = "a positive whole number or None"
     if _is_none(value):
@@ -90,7 +89,7 @@ def parse_count(value: Union[int, str, None], option: str) -> Optional[int]:
     return value
 
 
-def parse_bool(value: Union[bool, str], option: str) -> bool:
+def parse_bool(value: bool | str, option: str) -> bool:
     """``True``/``False`` or an ini spelling of them (true/false, yes/no, on/off, 1/0)."""
     if isinstance(value, bool):
         return value

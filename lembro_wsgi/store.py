@@ -24,7 +24,8 @@ import sys
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple, Union
+from collections.abc import Hashable
+from typing import Any, Callable
 
 from .heap import KeyedHeap
 from .options import parse_count, parse_seconds, parse_size
@@ -44,7 +45,7 @@ _BYTES_HEADER = sys.getsizeof(b"")
 _PICKLE = pickle.HIGHEST_PROTOCOL
 _INF = math.inf
 
-Removed = List[Tuple[Hashable, str]]
+Removed = list[tuple[Hashable, str]]
 
 
 class SessionTooLarge(ValueError):
@@ -52,7 +53,7 @@ class SessionTooLarge(ValueError):
 
 
 class _Entry:
-    __slots__ = ("sid", "blob", "size", "timeout", "expires", "used", "warm", "hkey", "index", "heap")
+    __slots__ = ("blob", "expires", "heap", "hkey", "index", "sid", "size", "timeout", "used", "warm")
 
     def rank(self) -> float:
         """Eviction order within a heap: expiry, or last use for sessions that never expire."""
@@ -77,25 +78,25 @@ class LembroStore:
 
     def __init__(
         self,
-        interval: Union[float, str, None] = 60,
-        max_size: Union[int, str] = "1M",
-        max_sessions: Union[int, str, None] = None,
-        timeout: Union[float, str, None] = 1800,
+        interval: float | str | None = 60,
+        max_size: int | str = "1M",
+        max_sessions: int | str | None = None,
+        timeout: float | str | None = 1800,
         clock: Callable[[], float] = time.monotonic,
-        on_evict: Optional[Callable[[Hashable, str], Any]] = None,
+        on_evict: Callable[[Hashable, str], Any] | None = None,
     ) -> None:
         self.interval = parse_seconds(interval, "interval", allow_none=True)
         self.max_size = parse_size(max_size, "max_size")
         self.max_sessions = parse_count(max_sessions, "max_sessions")
         self.timeout = parse_seconds(timeout, "timeout", allow_none=True)
         if not callable(clock):
-            raise ValueError(f"clock: expected a callable returning seconds, got {clock!r}")
+            raise ValueError(f"clock: expected a callable returning seconds, got {clock!r}")  # noqa: TRY004
         if on_evict is not None and not callable(on_evict):
             raise ValueError(f"on_evict: expected a callable or None, got {on_evict!r}")
         self.clock = clock
         self.on_evict = on_evict
         self._lock = threading.Lock()
-        self._entries: Dict[Hashable, _Entry] = {}
+        self._entries: dict[Hashable, _Entry] = {}
         # Eviction order: never read back before returning, expiring before eternal.
         self._cold, self._cold_eternal = KeyedHeap(), KeyedHeap()
         self._warm, self._warm_eternal = KeyedHeap(), KeyedHeap()
@@ -103,7 +104,7 @@ class LembroStore:
         self._bytes = 0
         self._evictions = self._expirations = self._purges = 0
         self._closed = False
-        self._purger: Optional[Purger] = None
+        self._purger: Purger | None = None
         self._start_purger()
         _live_stores.add(self)
 
@@ -126,7 +127,7 @@ class LembroStore:
         self._report(removed)
         return None if blob is None else pickle.loads(blob)
 
-    def set(self, sid: Hashable, data: Any, timeout: Union[float, str, None] = None) -> None:
+    def set(self, sid: Hashable, data: Any, timeout: float | str | None = None) -> None:
         """Store a copy of ``data`` under ``sid``; ``timeout`` overrides the default lifetime.
 
         Raises ``SessionTooLarge`` (leaving any earlier value intact) when the
@@ -155,7 +156,7 @@ class LembroStore:
             removed += self._shrink(entry)
         self._report(removed)
 
-    def touch(self, sid: Hashable, timeout: Union[float, str, None] = None) -> bool:
+    def touch(self, sid: Hashable, timeout: float | str | None = None) -> bool:
         """Restart the idle timer of a live session (with its own or a new ``timeout``).
 
         Returns whether the session was there to touch.
@@ -202,7 +203,7 @@ class LembroStore:
         self._report(removed)
         return found
 
-    def all(self) -> Dict[Hashable, Any]:
+    def all(self) -> dict[Hashable, Any]:
         """A dict of every live session id to a copy of its data."""
         with self._lock:
             removed = self._expire(self.clock())
@@ -220,7 +221,7 @@ class LembroStore:
         self._report(removed)
         return len(removed)
 
-    def stats(self) -> Dict[str, Optional[int]]:
+    def stats(self) -> dict[str, int | None]:
         """Counts for monitoring: sessions, bytes, max_size, max_sessions, evictions, expirations, purges."""
         with self._lock:
             removed = self._expire(self.clock())
@@ -243,7 +244,7 @@ class LembroStore:
             self._purger.stop()
             self._purger = None
 
-    def __enter__(self) -> "LembroStore":
+    def __enter__(self) -> LembroStore:  # noqa: PYI034 - no typing_extensions dependency for Self
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -251,7 +252,7 @@ class LembroStore:
 
     # -- internals (called with the lock held, except _report) ------------
 
-    def _renew(self, entry: _Entry, lifetime: Optional[float], now: float, warm: bool) -> None:
+    def _renew(self, entry: _Entry, lifetime: float | None, now: float, warm: bool) -> None:
         entry.timeout = lifetime
         entry.expires = _INF if lifetime is None else now + lifetime
         entry.used = now
@@ -270,7 +271,7 @@ class LembroStore:
         elif entry.rank() < entry.hkey:
             heap.rekey(entry, entry.rank())
 
-    def _settle(self, heap: KeyedHeap) -> Optional[_Entry]:
+    def _settle(self, heap: KeyedHeap) -> _Entry | None:
         """The heap's true minimum, after moving entries whose key lags their rank.
 
         A touch or write only raises an entry's rank, so it is left in place
@@ -351,10 +352,10 @@ class LembroStore:
         self._start_purger()
 
 
-_live_stores: "weakref.WeakSet[LembroStore]" = weakref.WeakSet()
+_live_stores: weakref.WeakSet[LembroStore] = weakref.WeakSet()
 
 
-_held_for_fork: List[threading.Lock] = []
+_held_for_fork: list[threading.Lock] = []
 
 
 def _before_fork() -> None:
