@@ -1,0 +1,224 @@
+"""LembroStore against Beaker's memory backend, and the cost of purges and evictions.
+
+    python benchmarks/store_bench.py            # full run (about a minute)
+    python benchmarks/store_bench.py --quick    # smaller sizes
+
+1. Mixed get/touch/set workload: LembroStore against Beaker's
+   MemoryNamespaceManager driven the way beaker.session.Session drives it
+   (a manager per request, read/write locks, the data dict under 'session').
+2. Purge and eviction cost at 10k, 100k and 1M sessions with 1,000 to remove:
+   the time per removed session should not grow with n.
+3. The flood scenario of tests/test_store_flood.py: returning users kept by
+   lembro's eviction order against plain nearest-expiry eviction (the seed's
+   policy: sort every session by expiry on each overflow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import random
+import statistics
+import sys
+import time
+
+from _common import interleaved, print_rates  # the sibling module: run as python benchmarks/store_bench.py
+from beaker.container import MemoryNamespaceManager
+
+from lembro_wsgi import LembroStore
+from lembro_wsgi.store import ENTRY_OVERHEAD
+
+SESSION = {"user_id": 1234, "name": "visitor", "cart": [1, 2, 3], "csrf": "t" * 40}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def mixed_workload(sessions: int, ops: int, seed: int = 7) -> list[tuple[str, str]]:
+    """60% get, 25% touch, 15% set, over a fixed population of ids."""
+    rng = random.Random(seed)
+    kinds = rng.choices(["get", "touch", "set"], weights=[60, 25, 15], k=ops)
+    return [(kind, f"sid-{rng.randrange(sessions)}") for kind in kinds]
+
+
+def bench_mixed(sessions: int, ops: int, rounds: int) -> None:
+    work = mixed_workload(sessions, ops)
+    store = LembroStore(interval=None, max_size="1G")
+    MemoryNamespaceManager.namespaces.clear()
+    for i in range(sessions):
+        store.set(f"sid-{i}", SESSION)
+        beaker_save(f"sid-{i}", SESSION)
+
+    def lembro() -> int:
+        for kind, sid in work:
+            if kind == "get":
+                store.get(sid)
+            elif kind == "touch":
+                store.touch(sid)
+            else:
+                store.set(sid, SESSION)
+        return len(work)
+
+    def beaker() -> int:
+        for kind, sid in work:
+            if kind == "get":
+                beaker_load(sid)
+            else:  # Beaker has no touch: a read-only request saves the data again with a new _accessed_time
+                beaker_save(sid, SESSION)
+        return len(work)
+
+    rates = interleaved({"lembro LembroStore": lembro, "beaker MemoryNamespaceManager": beaker}, rounds)
+    print_rates(
+        f"Mixed get/touch/set, {sessions:,} sessions, {ops:,} ops a round, median of {rounds} interleaved rounds",
+        rates, "beaker MemoryNamespaceManager",
+    )
+    store.close()
+
+
+def beaker_load(sid: str) -> dict:
+    namespace = MemoryNamespaceManager(sid)
+    namespace.acquire_read_lock()
+    try:
+        return dict(namespace["session"])
+    finally:
+        namespace.release_read_lock()
+
+
+def beaker_save(sid: str, data: dict) -> None:
+    namespace = MemoryNamespaceManager(sid)
+    namespace.acquire_write_lock(replace=True)
+    try:
+        namespace["session"] = dict(data)
+    finally:
+        namespace.release_write_lock()
+
+
+def bench_removal_cost(sizes: list[int], expired: int) -> None:
+    """A purge that finds ``expired`` sessions among n, and one eviction batch at n."""
+    print(f"\nPurge of {expired:,} expired sessions, and one eviction batch (n/4 removed), median of 3")
+    print(f"  {'sessions':>10} {'purge ms total':>15} {'purge us/removed':>17} {'evict us/removed':>17}")
+    for n in sizes:
+        purge_ms, purge_us, evict_us = [], [], []
+        for _ in range(3):
+            clock = FakeClock()
+            store = LembroStore(interval=None, max_size="8G", timeout=100, clock=clock)
+            for i in range(n):
+                store.set(f"sid-{i}", {"n": i}, timeout=10 if i < expired else None)
+                if i % 2:
+                    store.get(f"sid-{i}")
+            clock.now = 50.0
+            start = time.perf_counter()
+            removed = store.purge()
+            elapsed = time.perf_counter() - start
+            assert removed == expired
+            purge_ms.append(elapsed * 1e3)
+            purge_us.append(elapsed / removed * 1e6)
+            store.max_sessions = len(store)  # the next write crosses the cap; the batch goes to 75%
+            before = store.stats()["evictions"]
+            start = time.perf_counter()
+            store.set("trigger", {"n": 0})
+            elapsed = time.perf_counter() - start
+            evict_us.append(elapsed / (store.stats()["evictions"] - before) * 1e6)
+            store.close()
+        print(
+            f"  {n:>10,} {statistics.median(purge_ms):>15.2f} {statistics.median(purge_us):>17.2f}"
+            f" {statistics.median(evict_us):>17.2f}"
+        )
+
+
+class NearestExpiryStore:
+    """The seed's policy, for comparison: on overflow sort every session by expiry, evict to 75%."""
+
+    def __init__(self, max_size: int, timeout: float, clock: FakeClock) -> None:
+        self.max_size, self.timeout, self.clock = max_size, timeout, clock
+        self.entries: dict[str, tuple[bytes, float]] = {}
+        self.bytes = 0
+
+    def set(self, sid: str, data: dict) -> None:
+        blob = pickle.dumps(data, pickle.HIGHEST_PROTOCOL)
+        old = self.entries.get(sid)
+        self.bytes += self.size(sid, blob) - (self.size(sid, old[0]) if old else 0)
+        self.entries[sid] = (blob, self.clock() + self.timeout)
+        if self.bytes > self.max_size:
+            for victim, (victim_blob, _) in sorted(self.entries.items(), key=lambda item: item[1][1]):
+                if self.bytes <= self.max_size * 0.75:
+                    break
+                del self.entries[victim]
+                self.bytes -= self.size(victim, victim_blob)
+
+    @staticmethod
+    def size(sid: str, blob: bytes) -> int:
+        """The same accounting as LembroStore, so both hold the same sessions under the cap."""
+        return sys.getsizeof(blob) + sys.getsizeof(sid) + ENTRY_OVERHEAD
+
+    def get(self, sid: str) -> dict | None:
+        entry = self.entries.get(sid)
+        return None if entry is None else pickle.loads(entry[0])
+
+    def touch(self, sid: str) -> None:
+        blob, _ = self.entries[sid]
+        self.entries[sid] = (blob, self.clock() + self.timeout)
+
+
+def flood(store, clock: FakeClock, cap: int, bot_bytes: int) -> tuple[float, float]:
+    """500 returning users (back every ~30 s) among one-shot clients writing 10x the cap.
+
+    Returns the share of returning users still stored, and the seconds it took.
+    """
+    returning = [f"user-{i}" for i in range(500)]
+    for sid in returning:
+        store.set(sid, {"user": sid, "prefs": "r" * 300})
+    for sid in returning:
+        store.get(sid)
+    bot = {"ua": "crawler", "pad": "b" * 300}
+    n = visit = 0
+    start = time.perf_counter()
+    while n * bot_bytes < 10 * cap:
+        for _ in range(90):
+            store.set(f"bot-{n:05d}", bot)
+            n += 1
+        for _ in range(17):
+            sid = returning[visit % len(returning)]
+            if store.get(sid) is not None:
+                store.touch(sid)
+            visit += 1
+        clock.now += 1
+    elapsed = time.perf_counter() - start
+    kept = sum(store.get(sid) is not None for sid in returning)
+    return kept / len(returning), elapsed
+
+
+def bench_flood() -> None:
+    cap = 512 * 1024
+    print("\nFlood: 500 returning users among one-shot clients writing 10x a 512K cap")
+    with LembroStore(interval=None) as scratch:
+        scratch.set("bot-00000", {"ua": "crawler", "pad": "b" * 300})
+        bot_bytes = scratch.stats()["bytes"]
+    results = {}
+    for name, build in (
+        ("lembro (never-read-back first)", lambda clock: LembroStore(None, cap, timeout=1800, clock=clock)),
+        ("plain nearest-expiry (seed)", lambda clock: NearestExpiryStore(cap, 1800, clock)),
+    ):
+        clock = FakeClock()
+        results[name] = flood(build(clock), clock, cap, bot_bytes)
+    for name, (kept, elapsed) in results.items():
+        print(f"  {name:<34} returning users kept {kept:7.1%}   {elapsed:6.2f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    print(f"Python {sys.version.split()[0]}")
+    bench_mixed(sessions=10_000, ops=50_000 if not args.quick else 10_000, rounds=7 if not args.quick else 3)
+    bench_removal_cost([10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000], expired=1_000)
+    bench_flood()
+
+
+if __name__ == "__main__":
+    main()
