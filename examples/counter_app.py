@@ -10,7 +10,6 @@ that id survives requests. /stats shows what the store holds.
 from __future__ import annotations
 
 import argparse
-import json
 import secrets
 from wsgiref.simple_server import make_server
 
@@ -25,11 +24,11 @@ def make_app(store: LembroStore):
     def app(environ, start_response):
         request = Request(environ)
         if request.path_info == "/stats":
-            response = Response(json.dumps(store.stats()), content_type="application/json")
+            response = Response(json_body=store.stats())
             return response(environ, start_response)
         sid = request.cookies.get(COOKIE, "")
         data = store.get(sid) if sid else None
-        response = Response(content_type="text/plain")
+        response = Response(content_type="text/plain", charset="utf-8")
         if data is None:  # unknown or expired ids are never adopted
             sid, data = secrets.token_urlsafe(32), {"visits": 0}
             response.set_cookie(COOKIE, sid, httponly=True, samesite="Lax", path="/")
