@@ -19,27 +19,28 @@ from typing import Any
 class KeyedHeap:
     """Min-heap of objects with ``hkey`` and ``index`` attributes."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("items",)
 
     def __init__(self) -> None:
-        self._items: list[Any] = []
+        #: The heap array, smallest key first; read it, never change it.
+        self.items: list[Any] = []
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
     def top(self) -> Any | None:
         """The item with the smallest key, or ``None`` when empty."""
-        return self._items[0] if self._items else None
+        return self.items[0] if self.items else None
 
     def push(self, item: Any) -> None:
-        items = self._items
+        items = self.items
         item.index = len(items)
         items.append(item)
         self._up(item.index)
 
     def remove(self, item: Any) -> None:
         """Take ``item`` out of the heap; it must be in it."""
-        items = self._items
+        items = self.items
         last = items.pop()
         if last is not item:
             pos = item.index
@@ -58,12 +59,12 @@ class KeyedHeap:
             self._down(item.index)
 
     def clear(self) -> None:
-        for item in self._items:
+        for item in self.items:
             item.index = -1
-        self._items = []
+        self.items = []
 
     def _up(self, pos: int) -> None:
-        items = self._items
+        items = self.items
         item = items[pos]
         key = item.hkey
         while pos:
@@ -78,7 +79,7 @@ class KeyedHeap:
         item.index = pos
 
     def _down(self, pos: int) -> None:
-        items = self._items
+        items = self.items
         size = len(items)
         item = items[pos]
         key = item.hkey

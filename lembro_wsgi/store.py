@@ -153,7 +153,8 @@ class LembroStore:
             self._bytes += size - entry.size
             entry.blob, entry.size = blob, size
             self._renew(entry, lifetime, now, warm=entry.warm)
-            removed += self._shrink(entry)
+            if self._over(self.max_size, self.max_sessions or _INF):
+                removed += self._shrink(entry)
         self._report(removed)
 
     def touch(self, sid: Hashable, timeout: float | str | None = None) -> bool:
@@ -262,14 +263,15 @@ class LembroStore:
         """Put the entry in the heap its state calls for; keys only ever lag behind (see _settle)."""
         heap = self._heaps[2 * warm + (entry.timeout is None)]
         entry.warm = warm
+        rank = entry.rank()
         if entry.heap is not heap:
             if entry.heap is not None:
                 entry.heap.remove(entry)
-            entry.hkey = entry.rank()
+            entry.hkey = rank
             entry.heap = heap
             heap.push(entry)
-        elif entry.rank() < entry.hkey:
-            heap.rekey(entry, entry.rank())
+        elif rank < entry.hkey:
+            heap.rekey(entry, rank)
 
     def _settle(self, heap: KeyedHeap) -> _Entry | None:
         """The heap's true minimum, after moving entries whose key lags their rank.
@@ -290,6 +292,9 @@ class LembroStore:
         self._bytes -= entry.size
 
     def _expire(self, now: float) -> Removed:
+        cold, warm = self._cold.items, self._warm.items
+        if (not cold or cold[0].hkey > now) and (not warm or warm[0].hkey > now):
+            return []  # the common case, checked without a call: nothing is due
         removed: Removed = []
         for heap in (self._cold, self._warm):
             top = heap.top()
@@ -307,11 +312,8 @@ class LembroStore:
         return self._bytes > size_goal or len(self._entries) > count_goal
 
     def _shrink(self, keep: _Entry) -> Removed:
-        """Evict down to the low-water mark once a cap is exceeded, never evicting ``keep``."""
-        count_cap = self.max_sessions if self.max_sessions is not None else _INF
-        if not self._over(self.max_size, count_cap):
-            return []
-        size_goal, count_goal = self.max_size * LOW_WATER, count_cap * LOW_WATER
+        """Evict down to the low-water mark of both caps, never evicting ``keep``."""
+        size_goal, count_goal = self.max_size * LOW_WATER, (self.max_sessions or _INF) * LOW_WATER
         home = keep.heap
         home.remove(keep)
         removed: Removed = []
