@@ -13,8 +13,11 @@ setup(
     packages=find_packages(include=["lembro_wsgi", "lembro_wsgi.*"]),
     python_requires=">=3.9",
     install_requires=["WebOb>=1.8", "Beaker>=1.12"],
+    entry_points={
+        "beaker.backends": ["lembro = lembro_wsgi.namespace:LembroNamespaceManager"],
+    },
     extras_require={
-        "test": ["pytest>=7", "WebTest>=3", "hypothesis>=6", "ruff"],
+        "test": ["pytest>=7", "WebTest>=3", "hypothesis>=6", "ruff", "pyramid>=2", "pyramid_beaker", "waitress"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

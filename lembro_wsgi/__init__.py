@@ -4,8 +4,10 @@
     store = LembroStore(interval=60, max_size='4M')
 """
 
+from .namespace import LembroNamespaceManager
 from .options import parse_size
+from .registry import get_store, reset_stores
 from .store import LembroStore, SessionTooLarge
 
-__all__ = ["LembroStore", "SessionTooLarge", "parse_size"]
+__all__ = ["LembroNamespaceManager", "LembroStore", "SessionTooLarge", "get_store", "parse_size", "reset_stores"]
 __version__ = "0.1.0"

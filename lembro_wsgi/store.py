@@ -60,6 +60,14 @@ class _Entry:
         return self.expires if self.timeout is not None else self.used
 
 
+def id_size(sid: Hashable) -> int:
+    """Bytes an id holds: the object, plus its parts for a tuple such as ``(namespace, key)``."""
+    size = sys.getsizeof(sid)
+    if type(sid) is tuple:
+        size += sum(id_size(part) for part in sid)
+    return size
+
+
 def short_id(sid: object) -> str:
     """The first characters of a session id, safe to log."""
     text = str(sid)
@@ -135,7 +143,7 @@ class LembroStore:
         """
         lifetime = self.timeout if timeout is None else parse_seconds(timeout, "timeout")
         blob = pickle.dumps(data, _PICKLE)
-        size = _BYTES_HEADER + len(blob) + sys.getsizeof(sid) + ENTRY_OVERHEAD
+        size = _BYTES_HEADER + len(blob) + id_size(sid) + ENTRY_OVERHEAD
         if size > self.max_size:
             log.warning(
                 "lembro_wsgi: refused session %s: %d bytes is over max_size %d",
@@ -203,6 +211,14 @@ class LembroStore:
             found = sid in self._entries
         self._report(removed)
         return found
+
+    def ids(self) -> list[Hashable]:
+        """The ids of every live session (a snapshot; the data is not copied)."""
+        with self._lock:
+            removed = self._expire(self.clock())
+            ids = list(self._entries)
+        self._report(removed)
+        return ids
 
     def all(self) -> dict[Hashable, Any]:
         """A dict of every live session id to a copy of its data."""

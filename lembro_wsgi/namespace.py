@@ -1,0 +1,97 @@
+"""LembroNamespaceManager: the ``lembro`` backend for Beaker sessions and caches.
+
+Installed with this package, it is registered under Beaker's
+``beaker.backends`` entry point, so configuration alone selects it::
+
+    session.type = lembro
+    session.max_size = 4M
+    session.interval = 60
+
+    cache.type = lembro
+
+Each Beaker namespace key is one store entry, with the id ``(namespace, key)``,
+so every cached value and every session expires and is evicted on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from beaker.container import NamespaceManager
+from beaker.synchronization import NameLock, mutex_synchronizer
+
+from .options import parse_seconds
+from .registry import get_store
+from .store import LembroStore
+
+class LembroNamespaceManager(NamespaceManager):
+    """A Beaker namespace kept in a shared, bounded LembroStore.
+
+    ``interval``, ``max_size`` and ``max_sessions`` pick the store (see
+    ``registry.get_store``) unless ``store`` is given; ``timeout`` is the
+    lifetime of what is written (Beaker forwards its session timeout + 120 s),
+    ``None`` for the store's default. Other Beaker options (``data_dir``,
+    ``lock_dir``, ...) mean nothing in memory and are ignored.
+    """
+
+    def __init__(
+        self,
+        namespace: str,
+        interval: float | str | None = 60,
+        max_size: int | str = "1M",
+        max_sessions: int | str | None = None,
+        timeout: float | str | None = None,
+        store: LembroStore | None = None,
+        **beaker_options: Any,
+    ) -> None:
+        super().__init__(namespace)
+        self.timeout = parse_seconds(timeout, "timeout", allow_none=True)
+        self.store = store if store is not None else get_store(interval, max_size, max_sessions)
+        self.access_lock = mutex_synchronizer(f"lembro/{namespace}")
+
+    def _sid(self, key: Any) -> tuple:
+        return (self.namespace, key)
+
+    def get_creation_lock(self, key: Any) -> NameLock:
+        return NameLock(identifier=f"lembro/funclock/{self.namespace}/{key}", reentrant=True)
+
+    def acquire_read_lock(self) -> None:
+        self.access_lock.acquire_read_lock()
+
+    def release_read_lock(self) -> None:
+        self.access_lock.release_read_lock()
+
+    def acquire_write_lock(self, wait: bool = True, replace: bool = False) -> bool:
+        acquired = self.access_lock.acquire_write_lock(wait)
+        return bool(acquired) or wait  # a blocking acquire returns only once it holds the lock
+
+    def release_write_lock(self) -> None:
+        self.access_lock.release_write_lock()
+
+    def __getitem__(self, key: Any) -> Any:
+        value = self.store.get(self._sid(key))
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: Any) -> bool:
+        return self._sid(key) in self.store
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.store.set(self._sid(key), value, self.timeout)
+
+    def set_value(self, key: str, value: Any, expiretime: float | None = None) -> None:
+        """Store ``value``; a cache's ``expiretime`` (seconds) overrides the session lifetime."""
+        self.store.set(self._sid(key), value, expiretime or self.timeout)
+
+    def __delitem__(self, key: Any) -> None:
+        if not self.store.destroy(self._sid(key)):
+            raise KeyError(key)
+
+    def keys(self) -> list[str]:
+        """This namespace's keys: a scan of the store's ids, for Beaker's rare whole-namespace calls."""
+        return [sid[1] for sid in self.store.ids() if type(sid) is tuple and sid[0] == self.namespace]
+
+    def do_remove(self) -> None:
+        for key in self.keys():
+            self.store.destroy(self._sid(key))

@@ -1,0 +1,50 @@
+"""One LembroStore per process and configuration, shared by every manager that asks.
+
+Beaker builds a namespace manager per session id on every request; they all
+find their store here, keyed by the parsed options, so ``'4M'`` and
+``4194304`` share a store and two apps with different caps never do::
+
+    store = get_store(interval=60, max_size='4M')   # the same object each call
+    store.stats()
+    reset_stores()                                   # tests: close and forget them all
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .options import parse_count, parse_seconds, parse_size
+from .store import LembroStore
+
+_stores: dict[tuple, LembroStore] = {}
+_lock = threading.Lock()
+
+
+def store_key(interval: float | str | None = 60, max_size: int | str = "1M",
+              max_sessions: int | str | None = None) -> tuple:
+    """The parsed options that pick a store; raises ValueError naming a bad option."""
+    return (
+        parse_seconds(interval, "interval", allow_none=True),
+        parse_size(max_size, "max_size"),
+        parse_count(max_sessions, "max_sessions"),
+    )
+
+
+def get_store(interval: float | str | None = 60, max_size: int | str = "1M",
+              max_sessions: int | str | None = None) -> LembroStore:
+    """The process's store for these options, created on first use."""
+    key = store_key(interval, max_size, max_sessions)
+    with _lock:
+        store = _stores.get(key)
+        if store is None:
+            store = _stores[key] = LembroStore(interval=key[0], max_size=key[1], max_sessions=key[2])
+        return store
+
+
+def reset_stores() -> None:
+    """Close and forget every registered store (for tests and reloads)."""
+    with _lock:
+        stores = list(_stores.values())
+        _stores.clear()
+    for store in stores:
+        store.close()

@@ -1,0 +1,185 @@
+"""Beaker's CacheManager and cache regions with type = lembro, and the manager contract itself."""
+
+import threading
+
+import pytest
+from beaker.cache import CacheManager
+from beaker.util import parse_cache_config_options
+
+from lembro_wsgi import LembroNamespaceManager, LembroStore, get_store, reset_stores
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry():
+    reset_stores()
+    yield
+    reset_stores()
+
+
+def test_cached_function_results_and_clear():
+    cache = CacheManager(type="lembro")
+    calls = []
+
+    @cache.cache("squares", expire=600)
+    def square(x):
+        calls.append(x)
+        return x * x
+
+    assert [square(3), square(3), square(4), square(3)] == [9, 9, 16, 9]
+    assert calls == [3, 4]
+    cache.invalidate(square, "squares", 3, expire=600)
+    assert square(3) == 9 and calls == [3, 4, 3]
+    cache.get_cache("plain").put("k", "v")
+    plain = cache.get_cache("plain")
+    assert plain.get("k") == "v" and "k" in plain
+    plain.remove_value("k")
+    assert "k" not in plain
+    plain.put("a", 1)
+    plain.put("b", 2)
+    assert sorted(plain.namespace.keys()) == [b"a", b"b"]  # Beaker encodes cache keys
+    plain.clear()
+    assert plain.namespace.keys() == []
+    assert square(4) == 16 and calls == [3, 4, 3]  # clearing one namespace leaves the others
+
+
+def test_expire_is_honoured_by_the_store(clock):
+    store = LembroStore(interval=None, clock=clock)
+    cache = CacheManager(type="lembro", store=store)
+    calls = []
+
+    @cache.cache("slow", expire=10)
+    def slow(x):
+        calls.append(x)
+        return x
+
+    slow(1)
+    clock.advance(9)
+    slow(1)
+    assert calls == [1]
+    clock.advance(1)
+    assert len(store) == 0  # gone from memory, not just stale
+    slow(1)
+    assert calls == [1, 1]
+
+
+def test_regions_from_ini_style_config():
+    options = parse_cache_config_options({
+        "cache.regions": "short, long",
+        "cache.short.type": "lembro",
+        "cache.short.expire": "60",
+        "cache.short.max_size": "64K",
+        "cache.long.type": "lembro",
+        "cache.long.expire": "3600",
+        "cache.long.max_size": "1M",
+        "cache.long.interval": "30",
+    })
+    cache = CacheManager(**options)
+    calls = []
+
+    @cache.region("short", "greet")
+    def greet(name):
+        calls.append(name)
+        return f"hi {name}"
+
+    @cache.region("long")
+    def shout(name):
+        return name.upper()
+
+    assert greet("ana") == greet("ana") == "hi ana" and calls == ["ana"]
+    assert shout("bo") == "BO"
+    assert len(get_store(60, "64K")) == 1
+    assert len(get_store(30, "1M")) == 1
+
+
+def test_cache_size_is_bounded():
+    cache = CacheManager(type="lembro", max_size="32K")
+
+    @cache.cache("pages", expire=600)
+    def page(n):
+        return "p" * 500 + str(n)
+
+    store = get_store(60, "32K")
+    for n in range(2000):
+        assert page(n).endswith(str(n))
+        assert store.stats()["bytes"] <= 32 * 1024
+    assert store.stats()["evictions"] > 1500
+
+
+def test_bad_cache_option_names_itself():
+    cache = CacheManager(type="lembro", max_sessions="many")
+    with pytest.raises(ValueError, match="max_sessions.*'many'"):
+        cache.get_cache("x").put("k", 1)
+
+
+def test_manager_contract(clock):
+    store = LembroStore(interval=None, clock=clock, timeout=100)
+    ns = LembroNamespaceManager("ns", store=store, timeout="50", data_dir="/ignored")
+    with pytest.raises(KeyError):
+        ns["missing"]
+    ns["a"] = {"x": 1}
+    ns.set_value("b", 2, expiretime=5)
+    assert "a" in ns and ns.has_key("b") and "c" not in ns
+    assert ns["a"] == {"x": 1}
+    assert sorted(ns.keys()) == ["a", "b"]
+    assert LembroNamespaceManager("other", store=store).keys() == []
+    clock.advance(5)
+    assert "b" not in ns  # expiretime honoured
+    clock.advance(45)
+    assert "a" not in ns  # the manager's timeout, not the store's 100
+    ns["c"] = 3
+    del ns["c"]
+    with pytest.raises(KeyError):
+        del ns["c"]
+    ns["d"] = 4
+    ns.remove()
+    assert ns.keys() == []
+
+
+def test_locks_are_real_within_the_process():
+    store = LembroStore(interval=None)
+    first = LembroNamespaceManager("same", store=store)
+    second = LembroNamespaceManager("same", store=store)  # Beaker builds one per request
+    other = LembroNamespaceManager("different", store=store)
+    assert first.acquire_write_lock() is True
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(
+        same=second.acquire_write_lock(wait=False), other=other.acquire_write_lock(wait=False)))
+    thread.start()
+    thread.join()
+    assert result == {"same": False, "other": True}
+    first.release_write_lock()
+
+    creation = first.get_creation_lock("key")
+    assert creation.acquire()
+    got = []
+    thread = threading.Thread(target=lambda: got.append(second.get_creation_lock("key").acquire(wait=False)))
+    thread.start()
+    thread.join()
+    assert got == [False]
+    creation.release()
+
+
+def test_concurrent_sessions_on_one_id_do_not_corrupt_the_store():
+    from beaker.session import Session
+
+    store = LembroStore(interval=None)
+    errors = []
+
+    def worker(n):
+        try:
+            for i in range(200):
+                session = Session({}, id="shared0123456789abcdef0123456789", type="lembro", store=store)
+                session[f"t{n}"] = i
+                session.save()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(store) == 1
+    final = Session({}, id="shared0123456789abcdef0123456789", type="lembro", store=store)
+    assert any(key.startswith("t") for key in final)

@@ -1,0 +1,158 @@
+"""Beaker's own SessionMiddleware with session.type = lembro, configured by strings only."""
+
+import pytest
+import webtest
+from beaker.middleware import SessionMiddleware
+
+from lembro_wsgi import LembroStore, get_store, reset_stores
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry():
+    reset_stores()
+    yield
+    reset_stores()
+
+
+def session_app(environ, start_response):
+    """/ counts, /delete deletes, /invalidate and /regenerate do what they say, /peek reads only."""
+    session = environ["beaker.session"]
+    path = environ["PATH_INFO"]
+    if path == "/delete":
+        session.delete()
+    elif path == "/invalidate":
+        session.invalidate()
+        session["count"] = 0
+        session.save()
+    elif path == "/regenerate":
+        session.regenerate_id()
+        session.save()
+    elif path == "/big":
+        session["blob"] = "b" * 1000
+        session.save()
+    elif path != "/peek":
+        session["count"] = session.get("count", 0) + 1
+        session.save()
+    body = f"{session.id} {session.get('count', 0)}".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+CONFIG = {"session.type": "lembro", "session.max_size": "4M", "session.interval": "60", "session.key": "sid"}
+
+
+def make_app(**overrides):
+    return webtest.TestApp(SessionMiddleware(session_app, {**CONFIG, **overrides}))
+
+
+def reply(response):
+    sid, count = response.text.split()
+    return sid, int(count)
+
+
+def test_counter_persists_and_clients_are_isolated():
+    alice, bob = make_app(), make_app()
+    assert reply(alice.get("/"))[1] == 1
+    assert reply(alice.get("/"))[1] == 2
+    assert reply(bob.get("/"))[1] == 1
+    sid, count = reply(alice.get("/"))
+    assert count == 3
+    store = get_store(interval="60", max_size="4M")
+    assert (sid, "session") in store
+    assert len(store) == 2
+
+
+def test_string_options_pick_one_shared_store_per_config():
+    app = make_app()
+    app.get("/")
+    app.get("/")
+    assert get_store(60, 4 * 1024**2) is get_store("60", "4M")
+    assert get_store(60, "4M").stats()["sessions"] == 1
+    other = make_app(**{"session.max_size": "256K"})
+    other.get("/")
+    assert get_store(60, "256K") is not get_store(60, "4M")
+    assert get_store(60, "256K").stats()["sessions"] == 1
+
+
+def test_delete_expires_the_cookie_and_starts_over():
+    app = make_app()
+    app.get("/")
+    response = app.get("/delete")
+    assert "expires=" in response.headers["Set-Cookie"]
+    assert not app.cookies  # the browser dropped the expired cookie
+    assert reply(app.get("/"))[1] == 1
+
+
+@pytest.mark.parametrize("script", [
+    ["/", "/", "/peek", "/regenerate", "/", "/invalidate", "/", "/delete", "/", "/"],
+    ["/peek", "/", "/invalidate", "/invalidate", "/regenerate", "/regenerate", "/"],
+])
+def test_same_observable_behaviour_as_the_memory_backend(script):
+    def run(backend):
+        app = make_app(**{"session.type": backend})
+        counts, ids = [], []
+        for path in script:
+            sid, count = reply(app.get(path))
+            counts.append(count)
+            ids.append(sid)
+        changes = [a != b for a, b in zip(ids, ids[1:])]
+        return counts, changes
+
+    assert run("lembro") == run("memory")
+
+
+def test_invalidate_issues_new_id_and_regenerate_keeps_data():
+    app = make_app()
+    app.get("/")
+    old_sid, count = reply(app.get("/"))
+    assert count == 2
+    new_sid, count = reply(app.get("/regenerate"))
+    assert new_sid != old_sid and count == 2
+    assert reply(app.get("/"))[1] == 3
+    fresh_sid, count = reply(app.get("/invalidate"))
+    assert fresh_sid != new_sid and count == 0
+    assert reply(app.get("/"))[1] == 1
+
+
+def test_store_expiry_starts_a_new_session_not_an_error(clock):
+    store = LembroStore(interval=None, clock=clock)
+    app = make_app(**{"session.timeout": "60", "session.store": store})
+    app.get("/")
+    sid, count = reply(app.get("/"))
+    assert count == 2
+    clock.advance(60 + 120)  # Beaker forwards timeout + 120 s to the backend
+    assert store.get((sid, "session")) is None
+    response = app.get("/")
+    assert response.status_int == 200
+    assert reply(response)[1] == 1
+
+
+def test_peek_only_reads():
+    app = make_app()
+    app.get("/")
+    assert reply(app.get("/peek"))[1] == 1
+
+
+def test_flood_of_new_clients_never_exceeds_the_cap():
+    cap = 256 * 1024
+    app_config = {**CONFIG, "session.max_size": "256K"}
+    wsgi = SessionMiddleware(session_app, app_config)
+    store = None
+    peak = 0
+    for _ in range(5000):
+        webtest.TestApp(wsgi).get("/big")  # a new client each time, ~1 KB each
+        store = store or get_store(60, "256K")
+        peak = max(peak, store.stats()["bytes"])
+    stats = store.stats()
+    assert peak <= cap
+    assert stats["evictions"] > 4000
+    assert stats["sessions"] > 100
+
+
+def test_bad_option_fails_with_its_name():
+    app = make_app(**{"session.max_size": "lots"})
+    with pytest.raises(ValueError, match=r"max_size.*'lots'"):
+        app.get("/")
+    app = make_app(**{"session.interval": "-1"})
+    with pytest.raises(ValueError, match="interval"):
+        app.get("/")
