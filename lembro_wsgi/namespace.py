@@ -15,14 +15,32 @@ so every cached value and every session expires and is evicted on its own.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import Any
 
 from beaker.container import NamespaceManager
-from beaker.synchronization import NameLock, mutex_synchronizer
+from beaker.synchronization import NameLock
 
 from .options import parse_seconds
 from .registry import get_store
 from .store import LembroStore
+
+
+_access_locks: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+_access_locks_guard = threading.Lock()
+
+
+def access_lock(namespace: str) -> Any:
+    """The reentrant lock every manager of ``namespace`` in this process shares while one is alive."""
+    lock = _access_locks.get(namespace)
+    if lock is None:
+        with _access_locks_guard:
+            lock = _access_locks.get(namespace)
+            if lock is None:
+                lock = _access_locks[namespace] = threading.RLock()
+    return lock
+
 
 class LembroNamespaceManager(NamespaceManager):
     """A Beaker namespace kept in a shared, bounded LembroStore.
@@ -47,7 +65,7 @@ class LembroNamespaceManager(NamespaceManager):
         super().__init__(namespace)
         self.timeout = parse_seconds(timeout, "timeout", allow_none=True)
         self.store = store if store is not None else get_store(interval, max_size, max_sessions)
-        self.access_lock = mutex_synchronizer(f"lembro/{namespace}")
+        self.access_lock = access_lock(namespace)
 
     def _sid(self, key: Any) -> tuple:
         return (self.namespace, key)
@@ -56,17 +74,17 @@ class LembroNamespaceManager(NamespaceManager):
         return NameLock(identifier=f"lembro/funclock/{self.namespace}/{key}", reentrant=True)
 
     def acquire_read_lock(self) -> None:
-        self.access_lock.acquire_read_lock()
+        """Reads and writes of one namespace share one reentrant lock: each holds it for a dict lookup."""
+        self.access_lock.acquire()
 
     def release_read_lock(self) -> None:
-        self.access_lock.release_read_lock()
+        self.access_lock.release()
 
     def acquire_write_lock(self, wait: bool = True, replace: bool = False) -> bool:
-        acquired = self.access_lock.acquire_write_lock(wait)
-        return bool(acquired) or wait  # a blocking acquire returns only once it holds the lock
+        return self.access_lock.acquire(blocking=wait)
 
     def release_write_lock(self) -> None:
-        self.access_lock.release_write_lock()
+        self.access_lock.release()
 
     def __getitem__(self, key: Any) -> Any:
         value = self.store.get(self._sid(key))

@@ -17,6 +17,7 @@ from .options import parse_count, parse_seconds, parse_size
 from .store import LembroStore
 
 _stores: dict[tuple, LembroStore] = {}
+_by_raw: dict[tuple, LembroStore] = {}  # options as given, so a request need not parse them again
 _lock = threading.Lock()
 
 
@@ -33,11 +34,19 @@ def store_key(interval: float | str | None = 60, max_size: int | str = "1M",
 def get_store(interval: float | str | None = 60, max_size: int | str = "1M",
               max_sessions: int | str | None = None) -> LembroStore:
     """The process's store for these options, created on first use."""
+    raw = (interval, max_size, max_sessions)
+    try:
+        store = _by_raw.get(raw)
+    except TypeError:  # an unhashable option: store_key below names it
+        store = None
+    if store is not None:
+        return store
     key = store_key(interval, max_size, max_sessions)
     with _lock:
         store = _stores.get(key)
         if store is None:
             store = _stores[key] = LembroStore(interval=key[0], max_size=key[1], max_sessions=key[2])
+        _by_raw[raw] = store  # hashable: store_key has accepted every part
         return store
 
 
@@ -46,5 +55,6 @@ def reset_stores() -> None:
     with _lock:
         stores = list(_stores.values())
         _stores.clear()
+        _by_raw.clear()
     for store in stores:
         store.close()
