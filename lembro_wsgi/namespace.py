@@ -26,7 +26,6 @@ from .options import parse_seconds
 from .registry import get_store
 from .store import LembroStore
 
-
 _access_locks: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 _access_locks_guard = threading.Lock()
 
