@@ -1,13 +1,24 @@
 """lembro_wsgi: in-memory sessions for WSGI apps that purge expired data and stay under a size cap.
 
-    from lembro_wsgi import LembroStore
-    store = LembroStore(interval=60, max_size='4M')
+    from lembro_wsgi import LembroMiddleware
+    app = LembroMiddleware(app, interval=60, max_size='1M')   # environ['lembro.session']
 """
 
+from .middleware import LembroMiddleware
 from .namespace import LembroNamespaceManager
 from .options import parse_size
 from .registry import get_store, reset_stores
+from .session import Session
 from .store import LembroStore, SessionTooLarge
 
-__all__ = ["LembroNamespaceManager", "LembroStore", "SessionTooLarge", "get_store", "parse_size", "reset_stores"]
+__all__ = [
+    "LembroMiddleware",
+    "LembroNamespaceManager",
+    "LembroStore",
+    "Session",
+    "SessionTooLarge",
+    "get_store",
+    "parse_size",
+    "reset_stores",
+]
 __version__ = "0.1.0"
