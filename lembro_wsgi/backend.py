@@ -12,7 +12,7 @@ session id, key ``'session'``), the same layout Beaker's own sessions use::
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any
 
 from .namespace import LembroNamespaceManager
 from .store import LembroStore
@@ -24,8 +24,8 @@ Record = dict[str, Any]
 class SessionBackend:
     """Loads, saves, touches and destroys session records by id."""
 
-    def __init__(self, type: Optional[str] = None, store: Optional[LembroStore] = None,
-                 timeout: Optional[float] = 1800, **options: Any) -> None:
+    def __init__(self, type: str | None = None, store: LembroStore | None = None,
+                 timeout: float | None = 1800, **options: Any) -> None:
         self.timeout = timeout
         if type in (None, "lembro"):
             if store is None:
@@ -45,7 +45,7 @@ class SessionBackend:
     def _manager(self, sid: str) -> Any:
         return self.namespace_class(sid, **self.options)
 
-    def load(self, sid: str) -> Optional[Record]:
+    def load(self, sid: str) -> Record | None:
         """The record stored for ``sid``, or ``None`` when it is unknown, expired or not ours."""
         manager = self._manager(sid)
         manager.acquire_read_lock()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Optional, Union
 
 from webob.cookies import RequestCookies, SignedSerializer, make_cookie
 
@@ -59,13 +58,13 @@ class SessionCookie:
     def __init__(
         self,
         name: str = "lembro.sid",
-        secret: Union[str, bytes, None] = None,
-        secure: Union[bool, str] = False,
-        httponly: Union[bool, str] = True,
-        samesite: Optional[str] = "Lax",
+        secret: str | bytes | None = None,
+        secure: bool | str = False,
+        httponly: bool | str = True,
+        samesite: str | None = "Lax",
         path: str = "/",
-        domain: Optional[str] = None,
-        max_age: Union[int, str, None] = None,
+        domain: str | None = None,
+        max_age: int | str | None = None,
     ) -> None:
         if not isinstance(name, str) or not _TOKEN.fullmatch(name):
             raise ValueError(f"cookie_name: expected a cookie name (letters, digits, . _ -), got {name!r}")
@@ -91,7 +90,7 @@ class SessionCookie:
             else SignedSerializer(secret, "lembro_wsgi.session", hashalg="sha256", serializer=_IdSerializer())
         )
 
-    def read(self, environ: dict) -> Optional[str]:
+    def read(self, environ: dict) -> str | None:
         """The session id the request carries, or ``None`` for anything missing, malformed or forged."""
         try:
             value = RequestCookies(environ).get(self.name)
@@ -110,7 +109,7 @@ class SessionCookie:
         """What the cookie holds for ``sid``: the id itself, or the id signed."""
         return sid if self._signer is None else self._signer.dumps(sid).decode("ascii")
 
-    def headers(self, outcome: Optional[str]) -> list[tuple[str, str]]:
+    def headers(self, outcome: str | None) -> list[tuple[str, str]]:
         """Set-Cookie headers for what the session decided: an id to send, ``EXPIRE``, or ``None``."""
         if outcome is None:
             return []

@@ -12,7 +12,7 @@ the same app code on any other Beaker backend.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable
 
 from .backend import SessionBackend
 from .cookie import SessionCookie
@@ -36,21 +36,21 @@ class LembroMiddleware:
         self,
         app: WSGIApp,
         *,
-        interval: Union[float, str, None] = 60,
-        max_size: Union[int, str] = "1M",
-        max_sessions: Union[int, str, None] = None,
-        timeout: Union[float, str, None] = 1800,
+        interval: float | str | None = 60,
+        max_size: int | str = "1M",
+        max_sessions: int | str | None = None,
+        timeout: float | str | None = 1800,
         cookie_name: str = "lembro.sid",
-        secret: Union[str, bytes, None] = None,
-        secure: Union[bool, str] = False,
-        httponly: Union[bool, str] = True,
-        samesite: Optional[str] = "Lax",
+        secret: str | bytes | None = None,
+        secure: bool | str = False,
+        httponly: bool | str = True,
+        samesite: str | None = "Lax",
         path: str = "/",
-        domain: Optional[str] = None,
-        max_age: Union[int, str, None] = None,
+        domain: str | None = None,
+        max_age: int | str | None = None,
         environ_key: str = "lembro.session",
-        store: Optional[LembroStore] = None,
-        type: Optional[str] = None,
+        store: LembroStore | None = None,
+        type: str | None = None,
         **backend_options: Any,
     ) -> None:
         if not callable(app):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, MutableMapping
-from typing import Any, Optional
+from typing import Any
 
 from .backend import Record, SessionBackend
 from .cookie import EXPIRE, new_session_id
@@ -32,14 +32,14 @@ class Session(MutableMapping):
     ``rolling`` re-sends the cookie on every use (persistent cookies).
     """
 
-    def __init__(self, backend: SessionBackend, cookie_sid: Optional[str], rolling: bool = False) -> None:
+    def __init__(self, backend: SessionBackend, cookie_sid: str | None, rolling: bool = False) -> None:
         self._backend = backend
         self._cookie_sid = cookie_sid
         self._rolling = rolling
         self._loaded = False
         self._committed = False
-        self._client_sid: Optional[str] = None  # the stored id the client holds, once known
-        self._stored_sid: Optional[str] = None  # the id under which the backend holds our data
+        self._client_sid: str | None = None  # the stored id the client holds, once known
+        self._stored_sid: str | None = None  # the id under which the backend holds our data
         self._dirty = False
 
     # -- loading ------------------------------------------------------------
@@ -55,7 +55,7 @@ class Session(MutableMapping):
             self._id = self._client_sid = self._stored_sid = self._cookie_sid
             self._data: dict = record["data"]
             self._created: float = record["created"]
-            self._accessed: Optional[float] = record["accessed"]
+            self._accessed: float | None = record["accessed"]
             self._new = False
 
     def _start_fresh(self) -> None:
@@ -83,7 +83,7 @@ class Session(MutableMapping):
         return self._created
 
     @property
-    def accessed(self) -> Optional[float]:
+    def accessed(self) -> float | None:
         """When the session was last saved before this request (``None`` for a new one)."""
         self._load()
         return self._accessed
@@ -167,7 +167,7 @@ class Session(MutableMapping):
             return
         self._stored_sid = self._id
 
-    def commit(self) -> Optional[str]:
+    def commit(self) -> str | None:
         """Save or touch at response time; returns the cookie to send: an id, ``EXPIRE`` or ``None``."""
         self._committed = True
         if not self._loaded:

@@ -98,7 +98,7 @@ class LembroStore:
         self.max_sessions = parse_count(max_sessions, "max_sessions")
         self.timeout = parse_seconds(timeout, "timeout", allow_none=True)
         if not callable(clock):
-            raise ValueError(f"clock: expected a callable returning seconds, got {clock!r}")  # noqa: TRY004
+            raise ValueError(f"clock: expected a callable returning seconds, got {clock!r}")
         if on_evict is not None and not callable(on_evict):
             raise ValueError(f"on_evict: expected a callable or None, got {on_evict!r}")
         self.clock = clock
