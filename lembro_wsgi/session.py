@@ -162,8 +162,7 @@ class Session(MutableMapping):
             return
         try:
             self._backend.save(self._id, self._record())
-        except SessionTooLarge:
-            log.warning("lembro_wsgi: session %s too large to store; the stored copy is unchanged", short_id(self._id))
+        except SessionTooLarge:  # the store has logged it; what it held for this id is unchanged
             return
         self._stored_sid = self._id
 

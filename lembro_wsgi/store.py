@@ -69,8 +69,8 @@ def id_size(sid: Hashable) -> int:
 
 
 def short_id(sid: object) -> str:
-    """The first characters of a session id, safe to log."""
-    text = str(sid)
+    """The first characters of a session id (of its namespace, for a Beaker id), safe to log."""
+    text = str(sid[0] if type(sid) is tuple and sid else sid)
     return text[:6] + "…" if len(text) > 6 else text
 
 
