@@ -17,19 +17,22 @@ def load_example(name):
     return module
 
 
-def test_counter_app_session_survives_requests():
-    counter = load_example("counter_app")
+def test_wsgi_example_counter_login_logout_stats():
+    example = load_example("wsgi_app")
     store = LembroStore(interval=None)
-    app = webtest.TestApp(counter.make_app(store))
+    app = webtest.TestApp(example.make_app(store))
     first = app.get("/")
     cookie = first.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
-    assert "visits in this session: 1" in first.text
-    assert "visits in this session: 2" in app.get("/").text
-    assert "visits in this session: 3" in app.get("/").text
-    other = webtest.TestApp(counter.make_app(store))
-    assert "visits in this session: 1" in other.get("/").text
-    assert app.get("/stats").json["sessions"] == 2
-    app.set_cookie("lembro.sid", "planted-by-attacker")
-    app.get("/")
-    assert "planted-by-attacker" not in store
+    assert "Visits in this session: 1" in first.text
+    assert "Visits in this session: 2" in app.get("/").text
+    old_cookie = app.cookies["lembro.sid"]
+    page = app.get("/login").form.submit(name="Ana").follow()
+    assert app.cookies["lembro.sid"] != old_cookie  # regenerated at login
+    assert "Hello Ana. Visits in this session: 3" in page.text
+    assert "Visits in this session: 1" in webtest.TestApp(app.app).get("/").text
+    stats = app.get("/stats").text
+    assert "2 sessions" in stats and 'class="fill"' in stats
+    app.get("/logout")
+    assert "Hello anonymous. Visits in this session: 1" in app.get("/").text
+    store.close()
