@@ -27,7 +27,9 @@ def test_wsgi_example_counter_login_logout_stats():
     assert "Visits in this session: 1" in first.text
     assert "Visits in this session: 2" in app.get("/").text
     old_cookie = app.cookies["lembro.sid"]
-    page = app.get("/login").form.submit(name="Ana").follow()
+    form = app.get("/login").form
+    form["name"] = "Ana"
+    page = form.submit().follow()
     assert app.cookies["lembro.sid"] != old_cookie  # regenerated at login
     assert "Hello Ana. Visits in this session: 3" in page.text
     assert "Visits in this session: 1" in webtest.TestApp(app.app).get("/").text
