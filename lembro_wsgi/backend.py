@@ -12,6 +12,8 @@ session id, key ``'session'``), the same layout Beaker's own sessions use::
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from .namespace import LembroNamespaceManager
@@ -21,13 +23,32 @@ KEY = "session"
 Record = dict[str, Any]
 
 
+_NO_LOCK = nullcontext()
+
+
+@contextmanager
+def _beaker_lock(manager: Any, write: bool) -> Iterator[None]:
+    if write:
+        manager.acquire_write_lock()
+    else:
+        manager.acquire_read_lock()
+    try:
+        yield
+    finally:
+        if write:
+            manager.release_write_lock()
+        else:
+            manager.release_read_lock()
+
+
 class SessionBackend:
     """Loads, saves, touches and destroys session records by id."""
 
     def __init__(self, type: str | None = None, store: LembroStore | None = None,
                  timeout: float | None = 1800, **options: Any) -> None:
         self.timeout = timeout
-        if type in (None, "lembro"):
+        self.lembro = type in (None, "lembro")
+        if self.lembro:
             if store is None:
                 raise ValueError("store: a LembroStore is needed for the lembro backend")
             self.namespace_class: Any = LembroNamespaceManager
@@ -45,45 +66,41 @@ class SessionBackend:
     def _manager(self, sid: str) -> Any:
         return self.namespace_class(sid, **self.options)
 
+    def _locked(self, manager: Any, write: bool) -> AbstractContextManager:
+        """Beaker's lock protocol for backends that need it; each lembro call is one atomic store call."""
+        return _NO_LOCK if self.lembro else _beaker_lock(manager, write)
+
     def load(self, sid: str) -> Record | None:
         """The record stored for ``sid``, or ``None`` when it is unknown, expired or not ours."""
         manager = self._manager(sid)
-        manager.acquire_read_lock()
-        try:
-            record = manager[KEY]
-        except KeyError:
-            record = None
-        finally:
-            manager.release_read_lock()
+        with self._locked(manager, write=False):
+            try:
+                record = manager[KEY]
+            except KeyError:
+                record = None
         if not (isinstance(record, dict) and isinstance(record.get("data"), dict)):
             return None
-        expires_itself = isinstance(manager, LembroNamespaceManager)
-        if not expires_itself and self.timeout is not None and time.time() - record["accessed"] > self.timeout:
+        if not self.lembro and self.timeout is not None and time.time() - record["accessed"] > self.timeout:
             self.destroy(sid)  # backends without their own expiry are checked here
             return None
         return record
 
     def save(self, sid: str, record: Record) -> None:
         manager = self._manager(sid)
-        manager.acquire_write_lock(replace=True)
-        try:
+        with self._locked(manager, write=True):
             manager[KEY] = record
-        finally:
-            manager.release_write_lock()
 
     def touch(self, sid: str, record: Record) -> None:
         """Restart the idle timer: in lembro without rewriting; elsewhere by saving the record again."""
-        manager = self._manager(sid)
-        if isinstance(manager, LembroNamespaceManager):
-            manager.touch(KEY)
+        if self.lembro:
+            self._manager(sid).touch(KEY)
         else:
             self.save(sid, {**record, "accessed": time.time()})
 
     def destroy(self, sid: str) -> None:
         manager = self._manager(sid)
-        manager.acquire_write_lock()
-        try:
-            if KEY in manager:
+        with self._locked(manager, write=True):
+            try:
                 del manager[KEY]
-        finally:
-            manager.release_write_lock()
+            except KeyError:
+                pass

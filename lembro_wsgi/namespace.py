@@ -64,7 +64,14 @@ class LembroNamespaceManager(NamespaceManager):
         super().__init__(namespace)
         self.timeout = parse_seconds(timeout, "timeout", allow_none=True)
         self.store = store if store is not None else get_store(interval, max_size, max_sessions)
-        self.access_lock = access_lock(namespace)
+
+    @property
+    def access_lock(self) -> Any:
+        """The namespace's lock, found on first use: a manager that is never locked costs no lock."""
+        lock = self.__dict__.get("_access_lock")
+        if lock is None:
+            lock = self.__dict__["_access_lock"] = access_lock(self.namespace)
+        return lock
 
     def _sid(self, key: Any) -> tuple:
         return (self.namespace, key)

@@ -57,6 +57,8 @@ def parse_seconds(
     value: float | str | None, option: str, allow_none: bool = False
 ) -> float | None:
     """A positive, finite number of seconds; ``None`` or ``'none'`` only when ``allow_none``."""
+    if type(value) is float and 0 < value < math.inf:  # already parsed: the per-request path
+        return value
     expected = "a positive number of seconds" + (" or None" if allow_none else "")
     if _is_none(value):
         if allow_none:

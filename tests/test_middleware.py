@@ -123,6 +123,23 @@ def test_rolling_persistent_cookie(store):
     assert "Set-Cookie" not in app.get("/nothing").headers
 
 
+def test_new_created_and_accessed(app):
+    new, _created, accessed = app.get("/meta").text.split()
+    assert (new, accessed) == ("True", "None")
+    app.get("/inc")
+    new, created2, accessed = app.get("/meta").text.split()
+    assert new == "False" and float(created2) <= float(accessed)
+    app.get("/inc")
+    assert app.get("/meta").text.split()[1] == created2  # created never moves
+
+
+def test_explicit_save_survives_a_crash_later_in_the_request(app, store):
+    sid = reply(app.get("/inc"))[0]
+    with pytest.raises(RuntimeError):
+        app.get("/save-then-crash")
+    assert store.get((sid, "session"))["data"] == {"n": 1, "saved": True}
+
+
 def test_planted_id_is_never_adopted(app, store):
     planted = "A" * 43  # well-formed, but the store never issued it
     app.set_cookie("lembro.sid", planted)

@@ -10,6 +10,13 @@ def session_app(environ, start_response):
     query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
     headers = [("Content-Type", "text/plain; charset=utf-8"), ("X-App", "yes")]
 
+    if path == "/meta":
+        start_response("200 OK", headers)
+        return [f"{session.new} {session.created} {session.accessed}".encode()]
+    if path == "/save-then-crash":
+        session["saved"] = True
+        session.save()
+        raise RuntimeError("crashed after an explicit save")
     if path == "/nothing":
         start_response("200 OK", headers)
         return [b"untouched"]
