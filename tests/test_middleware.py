@@ -172,7 +172,7 @@ def test_signed_cookies(store):
     assert reply(app.get("/inc"))[1] == 2
     tampered = value[:-2] + ("AA" if value[-2:] != "AA" else "BB")
     forged = [tampered, sid, value[:-1], value + "A"]
-    other = LembroMiddleware(session_app, store=store, secret="another secret of length").cookie
+    other = LembroMiddleware(session_app, store=store, secret="another secret of length").sessions.cookie
     forged.append(other.value(sid))  # signed with another secret
     for bad in forged:
         client = webtest.TestApp(app.app)
@@ -349,4 +349,4 @@ def test_bad_options_fail_at_construction_naming_the_option(option, value):
 def test_samesite_none_needs_secure():
     with pytest.raises(ValueError, match="samesite"):
         LembroMiddleware(session_app, samesite="None")
-    assert LembroMiddleware(session_app, samesite="None", secure=True).cookie.samesite == "None"
+    assert LembroMiddleware(session_app, samesite="None", secure=True).sessions.cookie.samesite == "None"

@@ -38,10 +38,10 @@ def test_file_backend_sessions_idle_past_timeout_start_over(tmp_path):
     middleware = LembroMiddleware(session_app, type="file", data_dir=str(tmp_path), timeout=600)
     app = webtest.TestApp(middleware)
     sid = reply(app.get("/inc"))[0]
-    record = middleware.backend.load(sid)
-    middleware.backend.save(sid, {**record, "accessed": time.time() - 601})  # as if idle for 601 s
+    record = middleware.sessions.backend.load(sid)
+    middleware.sessions.backend.save(sid, {**record, "accessed": time.time() - 601})  # as if idle for 601 s
     assert reply(app.get("/inc"))[:2] != (sid, 2)
-    assert middleware.backend.load(sid) is None
+    assert middleware.sessions.backend.load(sid) is None
 
 
 def test_real_server_eight_clients_two_hundred_requests_each():

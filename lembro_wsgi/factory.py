@@ -1,0 +1,71 @@
+"""SessionFactory: the one place that opens a request's session and closes it into Set-Cookie headers.
+
+LembroMiddleware, the Pyramid session factory and the Bottle plugin all use
+it, so there is one cookie path and one set of option checks::
+
+    sessions = SessionFactory(max_size='4M', secret='...')
+    session = sessions.open(environ)          # lazy: nothing loaded yet
+    ...
+    headers = sessions.close(session)         # save or touch; [('Set-Cookie', ...)] or []
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .backend import SessionBackend
+from .cookie import SessionCookie
+from .options import parse_seconds
+from .session import Session
+from .store import LembroStore
+
+
+class SessionFactory:
+    """Cookie rules, backend and store for one configuration; bad options raise ValueError naming them.
+
+    ``interval``, ``max_size`` and ``max_sessions`` configure the store built
+    here unless ``store`` shares one; ``type`` picks another Beaker backend,
+    whose own options come as keywords.
+    """
+
+    def __init__(
+        self,
+        *,
+        interval: float | str | None = 60,
+        max_size: int | str = "1M",
+        max_sessions: int | str | None = None,
+        timeout: float | str | None = 1800,
+        cookie_name: str = "lembro.sid",
+        secret: str | bytes | None = None,
+        secure: bool | str = False,
+        httponly: bool | str = True,
+        samesite: str | None = "Lax",
+        path: str = "/",
+        domain: str | None = None,
+        max_age: int | str | None = None,
+        store: LembroStore | None = None,
+        type: str | None = None,
+        session_class: type[Session] = Session,
+        **backend_options: Any,
+    ) -> None:
+        if store is not None and not isinstance(store, LembroStore):
+            raise ValueError(f"store: expected a LembroStore or None, got {store!r}")
+        self.cookie = SessionCookie(cookie_name, secret, secure, httponly, samesite, path, domain, max_age)
+        lifetime = parse_seconds(timeout, "timeout", allow_none=True)
+        lembro = type in (None, "lembro")
+        if lembro and backend_options:
+            name = next(iter(backend_options))
+            raise ValueError(f"{name}: not a lembro option (backend options need type=, e.g. 'file')")
+        if lembro and store is None:
+            store = LembroStore(interval=interval, max_size=max_size, max_sessions=max_sessions, timeout=lifetime)
+        self.store = store if lembro else None
+        self.backend = SessionBackend(type, self.store, lifetime, **backend_options)
+        self.session_class = session_class
+
+    def open(self, environ: dict) -> Session:
+        """The request's session, lazy: the cookie is read now, the backend on first use."""
+        return self.session_class(self.backend, self.cookie.read(environ), rolling=self.cookie.max_age is not None)
+
+    def close(self, session: Session) -> list[tuple[str, str]]:
+        """Save or touch the session and return the Set-Cookie headers the response needs."""
+        return self.cookie.headers(session.commit())
