@@ -17,7 +17,7 @@ setup(
         "beaker.backends": ["lembro = lembro_wsgi.namespace:LembroNamespaceManager"],
     },
     extras_require={
-        "test": ["pytest>=7", "WebTest>=3", "hypothesis>=6", "ruff", "pyramid>=2", "pyramid_beaker", "waitress"],
+        "test": ["pytest>=7", "WebTest>=3", "hypothesis>=6", "ruff", "pyramid>=2", "pyramid_beaker", "waitress", "bottle>=0.12"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -1,0 +1,87 @@
+"""Pyramid integration: a lembro session factory, configurable from ini settings.
+
+In code::
+
+    from lembro_wsgi.pyramid import LembroSessionFactory
+    config.set_session_factory(LembroSessionFactory(max_size='4M', secret=os.environ['SESSION_SECRET']))
+
+or from the ini file, with ``config.include('lembro_wsgi.pyramid')``::
+
+    lembro.max_size = 4M
+    lembro.interval = 60
+    lembro.secret = change-me-to-something-long
+    lembro.secure = true
+
+``request.session`` is then a full ``pyramid.interfaces.ISession`` (flash
+queues, CSRF tokens) backed by the same Session and cookie code as
+``LembroMiddleware``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from pyramid.interfaces import ISession
+from zope.interface import implementer
+
+from .factory import SessionFactory
+from .session import Session
+
+SETTINGS_PREFIX = "lembro."
+_FLASH = "_f_"
+_CSRF = "_csrft_"
+
+
+@implementer(ISession)
+class PyramidSession(Session):
+    """A lembro Session with Pyramid's flash queues and CSRF token."""
+
+    def flash(self, msg: Any, queue: str = "", allow_duplicate: bool = True) -> None:
+        storage = self.setdefault(_FLASH + queue, [])
+        if allow_duplicate or msg not in storage:
+            storage.append(msg)
+            self.changed()
+
+    def pop_flash(self, queue: str = "") -> list:
+        return self.pop(_FLASH + queue, [])
+
+    def peek_flash(self, queue: str = "") -> list:
+        return self.get(_FLASH + queue, [])
+
+    def new_csrf_token(self) -> str:
+        token = secrets.token_hex(20)
+        self[_CSRF] = token
+        return token
+
+    def get_csrf_token(self) -> str:
+        token = self.get(_CSRF)
+        return token if token is not None else self.new_csrf_token()
+
+
+class LembroSessionFactory:
+    """A Pyramid session factory; options are those of ``LembroMiddleware`` (see ``SessionFactory``)."""
+
+    def __init__(self, **options: Any) -> None:
+        self.sessions = SessionFactory(session_class=PyramidSession, **options)
+        self.store = self.sessions.store
+
+    def __call__(self, request: Any) -> PyramidSession:
+        session = self.sessions.open(request.environ)
+
+        def set_cookie(request: Any, response: Any) -> None:
+            response.headerlist.extend(self.sessions.close(session))
+
+        request.add_response_callback(set_cookie)
+        request.add_finished_callback(lambda request: session.finish())
+        return session
+
+
+def settings_options(settings: dict) -> dict:
+    """The ``lembro.*`` settings of an ini file as factory options (``lembro.max_size`` -> ``max_size``)."""
+    return {key[len(SETTINGS_PREFIX):]: value for key, value in settings.items() if key.startswith(SETTINGS_PREFIX)}
+
+
+def includeme(config: Any) -> None:
+    """``config.include('lembro_wsgi.pyramid')``: a lembro session factory from the ``lembro.*`` settings."""
+    config.set_session_factory(LembroSessionFactory(**settings_options(config.get_settings())))

@@ -1,0 +1,116 @@
+"""Pyramid through config.include('lembro_wsgi.pyramid') and lembro.* settings, with WebTest."""
+
+import pytest
+import webtest
+from pyramid.config import Configurator
+from pyramid.csrf import SessionCSRFStoragePolicy, check_csrf_token
+from pyramid.interfaces import ISession, ISessionFactory
+from pyramid.response import Response
+from zope.interface.verify import verifyObject
+
+from lembro_wsgi.pyramid import LembroSessionFactory
+
+SETTINGS = {
+    "lembro.max_size": "256K",
+    "lembro.interval": "30",
+    "lembro.secret": "a long enough test secret",
+    "lembro.secure": "false",
+    "lembro.samesite": "Strict",
+    "lembro.cookie_name": "pyr",
+}
+
+
+def build(settings=SETTINGS):
+    config = Configurator(settings=settings)
+    config.include("lembro_wsgi.pyramid")
+    config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
+    captured = {}
+
+    def count(request):
+        request.session["n"] = request.session.get("n", 0) + 1
+        captured["session"] = request.session
+        return Response(f"{request.session.id} {request.session['n']}")
+
+    def flash(request):
+        request.session.flash(request.params["msg"], queue=request.params.get("q", ""))
+        request.session.flash(request.params["msg"], allow_duplicate=False)
+        return Response("ok")
+
+    def peek(request):
+        return Response(",".join(request.session.peek_flash()))
+
+    def pop(request):
+        return Response(",".join(request.session.pop_flash(request.params.get("q", ""))))
+
+    def token(request):
+        return Response(request.session.get_csrf_token())
+
+    def logout(request):
+        request.session.invalidate()
+        return Response("bye")
+
+    def protected(request):
+        check_csrf_token(request)
+        return Response("accepted")
+
+    for name, view, method in [("count", count, None), ("flash", flash, None), ("peek", peek, None),
+                               ("pop", pop, None), ("token", token, None), ("logout", logout, None),
+                               ("protected", protected, "POST")]:
+        config.add_route(name, f"/{name}")
+        config.add_view(view, route_name=name, request_method=method)
+    app = config.make_wsgi_app()
+    factory = app.registry.queryUtility(ISessionFactory)
+    return webtest.TestApp(app), factory, captured
+
+
+def test_session_persists_with_settings_applied():
+    app, factory, captured = build()
+    response = app.get("/count")
+    assert "pyr=" in response.headers["Set-Cookie"] and "SameSite=Strict" in response.headers["Set-Cookie"]
+    sid = response.text.split()[0]
+    assert app.get("/count").text == f"{sid} 2"
+    assert isinstance(factory, LembroSessionFactory) and factory.store.max_size == 256 * 1024
+    assert verifyObject(ISession, captured["session"])
+
+
+def test_flash_queues():
+    app, _, _ = build()
+    app.get("/flash?msg=hello")  # default queue: hello, then the no-duplicate flash skips it
+    app.get("/flash?msg=hello")  # hello again, then skipped again
+    app.get("/flash?msg=world&q=errors")  # world to 'errors', and once to the default queue
+    assert app.get("/peek").text == "hello,hello,world"
+    assert app.get("/peek").text == "hello,hello,world"  # peeking keeps them
+    assert app.get("/pop?q=errors").text == "world"
+    assert app.get("/pop").text == "hello,hello,world"
+    assert app.get("/pop").text == ""
+
+
+def test_csrf_token_stable_then_rotated_by_invalidate():
+    app, factory, _ = build()
+    first = app.get("/token").text
+    assert app.get("/token").text == first
+    old_sid = app.get("/count").text.split()[0]
+    app.get("/logout")
+    assert all(key[0] != old_sid for key in factory.store.ids())
+    assert app.get("/token").text != first
+    new_sid = app.get("/count").text.split()[0]
+    assert new_sid != old_sid
+
+
+def test_check_csrf_token_rejects_a_bad_token():
+    app, _, _ = build()
+    token = app.get("/token").text
+    assert app.post("/protected", {"csrf_token": token}).text == "accepted"
+    app.post("/protected", {"csrf_token": "forged"}, status=400)
+    app.post("/protected", {}, status=400)
+
+
+def test_bad_settings_fail_with_the_option_named():
+    for key, value in [("lembro.max_size", "lots"), ("lembro.secure", "perhaps"), ("lembro.nonsense", "1")]:
+        with pytest.raises(ValueError, match=key.split(".", 1)[1]):
+            build({**SETTINGS, key: value})
+
+
+def test_factory_in_code_and_two_apps_have_separate_stores():
+    one, two = LembroSessionFactory(max_size="64K"), LembroSessionFactory(max_size="64K")
+    assert one.store is not two.store
