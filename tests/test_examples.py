@@ -1,6 +1,7 @@
 """The example apps, driven in-process with WebTest so they cannot rot."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import webtest
@@ -13,6 +14,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 def load_example(name):
     spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # Pyramid's Configurator looks its caller up there
     spec.loader.exec_module(module)
     return module
 
@@ -38,3 +40,50 @@ def test_wsgi_example_counter_login_logout_stats():
     app.get("/logout")
     assert "Hello anonymous. Visits in this session: 1" in app.get("/").text
     store.close()
+
+
+def test_pyramid_example_from_its_ini_file():
+    import sys
+
+    from pyramid.paster import get_app
+
+    sys.path.insert(0, str(EXAMPLES))  # what PYTHONPATH=examples does for pserve
+    try:
+        app = webtest.TestApp(get_app(str(EXAMPLES / "pyramid.ini"), "main"))
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    assert "Visits in this session: 1" in app.get("/").text
+    assert "Visits in this session: 2" in app.get("/").text
+    old = app.cookies["lembro.sid"]
+    form = app.get("/login").form
+    form["name"] = "Ana"
+    page = form.submit().follow()
+    assert "Logged in as Ana." in page.text and "Hello Ana." in page.text
+    assert app.cookies["lembro.sid"] != old
+    app.post("/login", {"name": "Eve", "csrf_token": "forged"}, status=400)
+    page = app.get("/logout").follow()
+    assert "Logged out" in page.text and "Hello anonymous." in page.text
+
+
+def test_pyramid_beaker_example():
+    from lembro_wsgi import reset_stores
+
+    reset_stores()
+    app = webtest.TestApp(load_example("pyramid_beaker_app").main())
+    assert "Visits in this Beaker session: 1" in app.get("/").text
+    assert "Visits in this Beaker session: 2" in app.get("/").text
+    assert "Visits in this Beaker session: 1" in app.get("/reset").follow().text
+    reset_stores()
+
+
+def test_bottle_example():
+    app = webtest.TestApp(load_example("bottle_app").make_app())
+    assert "Visits in this session: 1" in app.get("/").text
+    old = app.cookies["lembro.sid"]
+    form = app.get("/login").form
+    form["name"] = "Bo"
+    page = form.submit().follow()
+    assert "Logged in as Bo." in page.text and "Visits in this session: 2" in page.text
+    assert app.cookies["lembro.sid"] != old
+    assert "Hello anonymous." in app.get("/logout").follow().text
+    assert "Set-Cookie" not in app.get("/health").headers

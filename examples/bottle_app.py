@@ -1,0 +1,61 @@
+"""A Bottle app with the lembro plugin: counter, login/logout and flash messages.
+
+    python examples/bottle_app.py      # http://127.0.0.1:8081/
+
+Routes that take a ``session`` argument get one; the others are untouched.
+The cookie is signed with LEMBRO_SECRET (random if unset).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import secrets
+
+import bottle
+
+from lembro_wsgi.bottle import LembroPlugin
+
+
+def make_app(**options) -> bottle.Bottle:
+    app = bottle.Bottle()
+    options.setdefault("secret", os.environ.get("LEMBRO_SECRET") or secrets.token_hex(32))
+    app.install(LembroPlugin(**options))
+
+    def page(session, body: str) -> str:
+        notes = "".join(f"<p><em>{html.escape(m)}</em></p>" for m in session.pop("flash", []))
+        user = html.escape(session.get("user", "anonymous"))
+        return (f"<!doctype html><meta charset='utf-8'><title>lembro + Bottle</title>{notes}<p>Hello {user}.</p>"
+                f"{body}<p><a href='/'>count</a> · <a href='/login'>log in</a> · <a href='/logout'>log out</a></p>")
+
+    @app.get("/")
+    def home(session):
+        session["visits"] = session.get("visits", 0) + 1
+        return page(session, f"<p>Visits in this session: {session['visits']}</p>")
+
+    @app.get("/login")
+    def login_form(session):
+        return page(session, "<form method='post'><input name='name' placeholder='your name'><button>log in</button></form>")
+
+    @app.post("/login")
+    def login(session):
+        session.regenerate()  # a new id at every change of privilege
+        session["user"] = (bottle.request.forms.getunicode("name") or "").strip()[:40] or "guest"
+        session["flash"] = [f"Logged in as {session['user']}."]
+        bottle.redirect("/")
+
+    @app.get("/logout")
+    def logout(session):
+        session.invalidate()
+        session["flash"] = ["Logged out: the old session is gone."]
+        bottle.redirect("/")
+
+    @app.get("/health")
+    def health():
+        return "ok"
+
+    return app
+
+
+if __name__ == "__main__":
+    bottle.run(make_app(), host="127.0.0.1", port=8081)

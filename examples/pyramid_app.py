@@ -1,0 +1,77 @@
+"""A Pyramid app on lembro sessions, set up from its ini file with config.include('lembro_wsgi.pyramid').
+
+    PYTHONPATH=examples pserve examples/pyramid.ini     # http://127.0.0.1:6543/
+    python examples/pyramid_app.py                      # the same, without pserve
+
+A counter, a login form protected by Pyramid's CSRF check (the session id is
+regenerated at login), logout (invalidate), and flash messages.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from pyramid.config import Configurator
+from pyramid.csrf import SessionCSRFStoragePolicy
+from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.response import Response
+
+INI = Path(__file__).with_name("pyramid.ini")
+
+
+def page(request, body: str) -> Response:
+    flashes = "".join(f"<p><em>{html.escape(m)}</em></p>" for m in request.session.pop_flash())
+    user = html.escape(request.session.get("user", "anonymous"))
+    return Response(
+        f"<!doctype html><meta charset='utf-8'><title>lembro + Pyramid</title>{flashes}"
+        f"<p>Hello {user}.</p>{body}<p><a href='/'>count</a> · <a href='/login'>log in</a> · "
+        f"<a href='/logout'>log out</a></p>"
+    )
+
+
+def home(request):
+    request.session["visits"] = request.session.get("visits", 0) + 1
+    return page(request, f"<p>Visits in this session: {request.session['visits']}</p>")
+
+
+def login_form(request):
+    token = request.session.get_csrf_token()
+    return page(request, "<form method='post'><input name='name' placeholder='your name'>"
+                         f"<input type='hidden' name='csrf_token' value='{token}'><button>log in</button></form>")
+
+
+def login(request):
+    request.session.regenerate()  # a new id at every change of privilege
+    request.session["user"] = request.POST.get("name", "").strip()[:40] or "guest"
+    request.session.flash(f"Logged in as {request.session['user']}.")
+    return HTTPSeeOther("/")
+
+
+def logout(request):
+    request.session.invalidate()
+    request.session.flash("Logged out: the old session is gone.")
+    return HTTPSeeOther("/")
+
+
+def main(global_config=None, **settings):
+    """The WSGI app; ``settings`` come from the ini file's [app:main] section."""
+    config = Configurator(settings=settings)
+    config.include("lembro_wsgi.pyramid")
+    config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
+    config.set_default_csrf_options(require_csrf=True)
+    config.add_route("home", "/")
+    config.add_route("login", "/login")
+    config.add_route("logout", "/logout")
+    config.add_view(home, route_name="home")
+    config.add_view(login_form, route_name="login", request_method="GET")
+    config.add_view(login, route_name="login", request_method="POST")
+    config.add_view(logout, route_name="logout")
+    return config.make_wsgi_app()
+
+
+if __name__ == "__main__":
+    from pyramid.paster import get_app
+    from waitress import serve
+
+    serve(get_app(str(INI), "main"), host="127.0.0.1", port=6543)
