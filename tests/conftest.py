@@ -1,5 +1,7 @@
 """Shared fixtures: a fake clock so no test sleeps for expiry, and stores that get closed."""
 
+import threading
+
 import pytest
 
 from lembro_wsgi import LembroStore
@@ -38,3 +40,21 @@ def make_store(clock):
     yield build
     for store in stores:
         store.close()
+
+
+def run_threads(worker, count=8):
+    """Run ``worker(i)`` for i in range(count) on real threads; return the exceptions they raised."""
+    errors = []
+
+    def guarded(i):
+        try:
+            worker(i)
+        except Exception as exc:  # noqa: BLE001 - handed back to the test to assert on
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors

@@ -7,6 +7,7 @@ from beaker.cache import CacheManager
 from beaker.util import parse_cache_config_options
 
 from lembro_wsgi import LembroNamespaceManager, LembroStore, get_store, reset_stores
+from tests.conftest import run_threads
 
 
 @pytest.fixture(autouse=True)
@@ -163,23 +164,14 @@ def test_concurrent_sessions_on_one_id_do_not_corrupt_the_store():
     from beaker.session import Session
 
     store = LembroStore(interval=None)
-    errors = []
 
     def worker(n):
-        try:
-            for i in range(200):
-                session = Session({}, id="shared0123456789abcdef0123456789", type="lembro", store=store)
-                session[f"t{n}"] = i
-                session.save()
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        for i in range(200):
+            session = Session({}, id="shared0123456789abcdef0123456789", type="lembro", store=store)
+            session[f"t{n}"] = i
+            session.save()
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert run_threads(worker) == []
     assert len(store) == 1
     final = Session({}, id="shared0123456789abcdef0123456789", type="lembro", store=store)
     assert any(key.startswith("t") for key in final)

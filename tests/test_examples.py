@@ -19,6 +19,13 @@ def load_example(name):
     return module
 
 
+def log_in(app, name):
+    """Fill and send an example's login form; returns the page after the redirect."""
+    form = app.get("/login").form
+    form["name"] = name
+    return form.submit().follow()
+
+
 def test_wsgi_example_counter_login_logout_stats():
     example = load_example("wsgi_app")
     store = LembroStore(interval=None)
@@ -29,9 +36,7 @@ def test_wsgi_example_counter_login_logout_stats():
     assert "Visits in this session: 1" in first.text
     assert "Visits in this session: 2" in app.get("/").text
     old_cookie = app.cookies["lembro.sid"]
-    form = app.get("/login").form
-    form["name"] = "Ana"
-    page = form.submit().follow()
+    page = log_in(app, "Ana")
     assert app.cookies["lembro.sid"] != old_cookie  # regenerated at login
     assert "Hello Ana. Visits in this session: 3" in page.text
     assert "Visits in this session: 1" in webtest.TestApp(app.app).get("/").text
@@ -55,9 +60,7 @@ def test_pyramid_example_from_its_ini_file():
     assert "Visits in this session: 1" in app.get("/").text
     assert "Visits in this session: 2" in app.get("/").text
     old = app.cookies["lembro.sid"]
-    form = app.get("/login").form
-    form["name"] = "Ana"
-    page = form.submit().follow()
+    page = log_in(app, "Ana")
     assert "Logged in as Ana." in page.text and "Hello Ana." in page.text
     assert app.cookies["lembro.sid"] != old
     app.post("/login", {"name": "Eve", "csrf_token": "forged"}, status=400)
@@ -80,9 +83,7 @@ def test_bottle_example():
     app = webtest.TestApp(load_example("bottle_app").make_app())
     assert "Visits in this session: 1" in app.get("/").text
     old = app.cookies["lembro.sid"]
-    form = app.get("/login").form
-    form["name"] = "Bo"
-    page = form.submit().follow()
+    page = log_in(app, "Bo")
     assert "Logged in as Bo." in page.text and "Visits in this session: 2" in page.text
     assert app.cookies["lembro.sid"] != old
     assert "Hello anonymous." in app.get("/logout").follow().text

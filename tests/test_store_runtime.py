@@ -14,6 +14,7 @@ import pytest
 
 from lembro_wsgi import LembroStore
 from lembro_wsgi.store import ENTRY_OVERHEAD
+from tests.conftest import run_threads
 
 DEADLINE = 5.0
 
@@ -44,33 +45,25 @@ def test_eight_threads_hammering_overlapping_ids_stay_consistent():
         interval=0.002, max_size="24K", timeout=0.01,
         clock=lambda: frozen_at[0] if frozen_at else time.monotonic(),
     )
-    errors = []
 
     def worker(seed):
         rng = random.Random(seed)
-        try:
-            for n in range(3000):
-                sid = f"s{rng.randrange(200)}"
-                op = rng.random()
-                if op < 0.45:
-                    store.set(sid, {"n": n, "pad": "x" * rng.randrange(400)})
-                elif op < 0.8:
-                    got = store.get(sid)
-                    assert got is None or set(got) == {"n", "pad"}
-                elif op < 0.9:
-                    store.touch(sid)
-                elif op < 0.97:
-                    store.destroy(sid)
-                else:
-                    store.purge()
-        except Exception as exc:  # noqa: BLE001 - any failure in a worker fails the test below
-            errors.append(exc)
+        for n in range(3000):
+            sid = f"s{rng.randrange(200)}"
+            op = rng.random()
+            if op < 0.45:
+                store.set(sid, {"n": n, "pad": "x" * rng.randrange(400)})
+            elif op < 0.8:
+                got = store.get(sid)
+                assert got is None or set(got) == {"n", "pad"}
+            elif op < 0.9:
+                store.touch(sid)
+            elif op < 0.97:
+                store.destroy(sid)
+            else:
+                store.purge()
 
-    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_threads(worker)
     frozen_at.append(time.monotonic())
     store.close()
     assert errors == []
@@ -93,11 +86,7 @@ def test_thread_counts_do_not_drift():
             else:
                 store.destroy(sid)
 
-    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    assert run_threads(worker) == []
     everything = store.all()
     assert store.stats()["sessions"] == len(everything) == len(store)
     assert store.stats()["bytes"] == stored_bytes(everything)
