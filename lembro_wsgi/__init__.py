@@ -6,6 +6,7 @@
 
 from .middleware import LembroMiddleware
 from .namespace import LembroNamespaceManager
+from .factory import SessionFactory
 from .options import parse_size
 from .registry import get_store, reset_stores
 from .session import Session
@@ -16,6 +17,7 @@ __all__ = [
     "LembroNamespaceManager",
     "LembroStore",
     "Session",
+    "SessionFactory",
     "SessionTooLarge",
     "get_store",
     "parse_size",
