@@ -4,9 +4,9 @@
     app = LembroMiddleware(app, interval=60, max_size='1M')   # environ['lembro.session']
 """
 
+from .factory import SessionFactory
 from .middleware import LembroMiddleware
 from .namespace import LembroNamespaceManager
-from .factory import SessionFactory
 from .options import parse_size
 from .registry import get_store, reset_stores
 from .session import Session

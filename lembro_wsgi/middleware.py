@@ -48,7 +48,11 @@ class LembroMiddleware:
                 cookie_headers = self.sessions.close(session)
             return start_response(status, list(headers) + cookie_headers, exc_info)
 
-        return _FinishAfterBody(self.app(environ, session_start_response), session.finish)
+        app_iter = self.app(environ, session_start_response)
+        if isinstance(app_iter, (list, tuple)):  # the app has finished: hand the body on as it is
+            session.finish()
+            return app_iter
+        return _FinishAfterBody(app_iter, session.finish)
 
 
 class _FinishAfterBody:

@@ -251,6 +251,19 @@ def test_status_headers_body_and_close_pass_through(store):
     assert ClosingBody.closed == before + 1
 
 
+def test_list_bodies_are_handed_on_as_they_are(store):
+    body = [b"exactly this list"]
+
+    def list_app(environ, start_response):
+        environ["lembro.session"]["n"] = 1
+        start_response("200 OK", [])
+        return body
+
+    middleware = LembroMiddleware(list_app, store=store)
+    assert middleware({"PATH_INFO": "/", "REQUEST_METHOD": "GET"}, lambda *args: None) is body
+    assert len(store) == 1
+
+
 def test_exc_info_is_passed_on(store):
     seen = []
 
