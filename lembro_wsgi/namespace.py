@@ -15,6 +15,7 @@ so every cached value and every session expires and is evicted on its own.
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from typing import Any
@@ -39,6 +40,17 @@ def access_lock(namespace: str) -> Any:
             if lock is None:
                 lock = _access_locks[namespace] = threading.RLock()
     return lock
+
+
+def _fresh_locks_after_fork() -> None:
+    """A child process starts with no lock held by a parent's thread that it does not have."""
+    global _access_locks_guard
+    _access_locks_guard = threading.Lock()
+    _access_locks.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_locks_after_fork)
 
 
 class LembroNamespaceManager(NamespaceManager):

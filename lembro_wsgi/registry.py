@@ -11,6 +11,7 @@ find their store here, keyed by the parsed options, so ``'4M'`` and
 
 from __future__ import annotations
 
+import os
 import threading
 
 from .options import parse_count, parse_seconds, parse_size
@@ -19,6 +20,15 @@ from .store import LembroStore
 _stores: dict[tuple, LembroStore] = {}
 _by_raw: dict[tuple, LembroStore] = {}  # options as given, so a request need not parse them again
 _lock = threading.Lock()
+
+
+def _fresh_lock_after_fork() -> None:
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_lock_after_fork)
 
 
 def store_key(interval: float | str | None = 60, max_size: int | str = "1M",

@@ -1,5 +1,7 @@
 """Beaker's CacheManager and cache regions with type = lembro, and the manager contract itself."""
 
+import os
+import signal
 import threading
 
 import pytest
@@ -175,3 +177,31 @@ def test_concurrent_sessions_on_one_id_do_not_corrupt_the_store():
     assert len(store) == 1
     final = Session({}, id="shared0123456789abcdef0123456789", type="lembro", store=store)
     assert any(key.startswith("t") for key in final)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only")
+def test_child_after_fork_does_not_inherit_a_held_namespace_lock():
+    store = LembroStore(interval=None)
+    held, release = threading.Event(), threading.Event()
+
+    def hold():  # another thread holds the lock across the fork: the child has no such thread
+        holder = LembroNamespaceManager("busy", store=store)
+        holder.acquire_write_lock()
+        held.set()
+        release.wait(10)
+        holder.release_write_lock()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(5)
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(5)
+        child = LembroNamespaceManager("busy", store=store)
+        ok = child.acquire_write_lock(wait=False)
+        child["k"] = 1
+        os._exit(0 if ok and child["k"] == 1 else 1)
+    _, status = os.waitpid(pid, 0)
+    release.set()
+    thread.join()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
