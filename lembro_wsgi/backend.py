@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
+from beaker.cache import clsmap
+
 from .namespace import LembroNamespaceManager
 from .store import LembroStore
 
@@ -54,8 +56,6 @@ class SessionBackend:
             self.namespace_class: Any = LembroNamespaceManager
             self.options = {"store": store, "timeout": timeout}
         else:
-            from beaker.cache import clsmap
-
             try:
                 self.namespace_class = clsmap[type]
             except Exception as exc:
