@@ -22,10 +22,13 @@ WSGIApp = Callable[..., Iterable[bytes]]
 class LembroMiddleware:
     """Wraps a WSGI app with sessions kept in a bounded ``LembroStore`` (or another Beaker backend).
 
-    Options are those of ``SessionFactory`` (store caps, ``timeout``, cookie
-    attributes, ``secret``, ``store``, ``type``), plus ``environ_key``; a bad
-    value raises ``ValueError`` naming the option. ``self.store`` is the store,
-    for a stats page.
+    Options (those of ``SessionFactory``, plus ``environ_key``): ``interval=60``,
+    ``max_size='1M'``, ``max_sessions=None``, ``timeout=1800``,
+    ``cookie_name='lembro.sid'``, ``secret=None``, ``secure=False``,
+    ``httponly=True``, ``samesite='Lax'``, ``path='/'``, ``domain=None``,
+    ``max_age=None``, ``store=None``, ``type=None`` and the chosen Beaker
+    backend's own options. A bad value raises ``ValueError`` naming the
+    option. ``self.store`` is the store, for a stats page.
     """
 
     def __init__(self, app: WSGIApp, *, environ_key: str = "lembro.session", **options: Any) -> None:
