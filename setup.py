@@ -17,6 +17,8 @@ setup(
         "beaker.backends": ["lembro = lembro_wsgi.namespace:LembroNamespaceManager"],
     },
     extras_require={
+        "pyramid": ["pyramid>=2"],
+        "bottle": ["bottle>=0.12"],
         "test": ["pytest>=7", "WebTest>=3", "hypothesis>=6", "ruff", "pyramid>=2", "pyramid_beaker", "waitress", "bottle>=0.12"],
     },
     classifiers=[

@@ -180,6 +180,7 @@ def test_concurrent_sessions_on_one_id_do_not_corrupt_the_store():
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # forking so is the point
 def test_child_after_fork_does_not_inherit_a_held_namespace_lock():
     store = LembroStore(interval=None)
     held, release = threading.Event(), threading.Event()

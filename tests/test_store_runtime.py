@@ -141,6 +141,7 @@ def test_dropped_store_is_not_kept_alive_by_its_thread():
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # forking so is the point
 def test_child_after_fork_has_working_lock_and_own_purge_schedule(clock):
     removed_by = []
     store = LembroStore(
