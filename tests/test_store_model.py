@@ -38,17 +38,17 @@ class Model:
 
 class StoreMachine(RuleBasedStateMachine):
     default_timeout = 10
+    max_sessions = None
 
     def __init__(self):
         super().__init__()
         self.now = 0.0
         self.evicted = []
         self.store = LembroStore(
-            interval=None, max_size=CAP, timeout=self.default_timeout,
+            interval=None, max_size=CAP, timeout=self.default_timeout, max_sessions=self.max_sessions,
             clock=lambda: self.now, on_evict=lambda sid, reason: self.evicted.append((sid, reason)),
         )
         self.model = {}
-        self.expected_expired = 0
 
     def expire(self):
         gone = [sid for sid, m in self.model.items() if m.expires <= self.now]
@@ -76,8 +76,9 @@ class StoreMachine(RuleBasedStateMachine):
 
     def check_eviction(self, kept):
         victims = [sid for sid, reason in self.evicted if reason == "size"]
+        count_cap = self.max_sessions or float("inf")
         if not victims:
-            assert sum(m.size for m in self.model.values()) <= CAP
+            assert sum(m.size for m in self.model.values()) <= CAP and len(self.model) <= count_cap
             return
         assert kept not in victims
         orders = {sid: self.model[sid].order() for sid in victims}
@@ -88,7 +89,8 @@ class StoreMachine(RuleBasedStateMachine):
             if sid != kept:
                 assert m.order() >= worst_victim, (sid, m.order(), worst_victim)
         total = sum(m.size for m in self.model.values())
-        assert total <= CAP * LOW_WATER or list(self.model) == [kept]
+        low = total <= CAP * LOW_WATER and len(self.model) <= count_cap * LOW_WATER
+        assert low or list(self.model) == [kept]
 
     @rule(sid=IDS)
     def get(self, sid):
@@ -148,8 +150,16 @@ class EternalStoreMachine(StoreMachine):
     default_timeout = None
 
 
+class CountCappedStoreMachine(StoreMachine):
+    """Same rules with a cap of 5 sessions: count evictions in the same order, down to 3."""
+
+    max_sessions = 5
+
+
 SETTINGS = settings(max_examples=120, stateful_step_count=60, deadline=None)
 TestStoreAgainstModel = StoreMachine.TestCase
 TestStoreAgainstModel.settings = SETTINGS
 TestEternalStoreAgainstModel = EternalStoreMachine.TestCase
 TestEternalStoreAgainstModel.settings = SETTINGS
+TestCountCappedStoreAgainstModel = CountCappedStoreMachine.TestCase
+TestCountCappedStoreAgainstModel.settings = SETTINGS
