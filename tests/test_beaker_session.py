@@ -156,3 +156,20 @@ def test_bad_option_fails_with_its_name():
     app = make_app(**{"session.interval": "-1"})
     with pytest.raises(ValueError, match="interval"):
         app.get("/")
+
+
+def test_bottle_app_under_beakers_middleware():
+    import bottle
+
+    app = bottle.Bottle()
+
+    @app.route("/")
+    def index():
+        session = bottle.request.environ["beaker.session"]
+        session["n"] = session.get("n", 0) + 1
+        session.save()
+        return str(session["n"])
+
+    client = webtest.TestApp(SessionMiddleware(app, {"session.type": "lembro", "session.max_size": "64K"}))
+    assert [client.get("/").text for _ in range(3)] == ["1", "2", "3"]
+    assert len(get_store(60, "64K")) == 1
