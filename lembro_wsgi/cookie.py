@@ -42,25 +42,46 @@ def is_session_id(value: object) -> bool:
     return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
+def _check_secrets(secret: object) -> list[str | bytes]:
+    """The secrets to sign with (first) and accept (all); never echoes a secret in the error."""
+    candidates = [secret] if isinstance(secret, (str, bytes)) else secret
+    if not isinstance(candidates, (list, tuple)) or not candidates or not all(
+        isinstance(s, (str, bytes)) and len(s) >= MIN_SECRET for s in candidates
+    ):
+        shown = f"a {type(secret).__name__}" if not isinstance(secret, (str, bytes)) else f"{len(secret)} characters"
+        raise ValueError(
+            f"secret: expected None, or a str/bytes (or a list of them, newest first) "
+            f"of at least {MIN_SECRET} characters, got {shown}"
+        )
+    return list(candidates)
+
+
 class _Signer:
-    """Signs ids with HMAC-SHA256 under a salted key; verification is constant-time."""
+    """Signs ids with HMAC-SHA256 under a salted key; verification is constant-time.
 
-    def __init__(self, secret: str | bytes) -> None:
-        key = secret.encode("utf-8") if isinstance(secret, str) else secret
-        self._key = hashlib.sha256(_SALT + key).digest()
+    With several secrets the first signs and every one verifies, so a secret
+    can be rotated without logging everybody out.
+    """
 
-    def _signature(self, sid: str) -> str:
-        digest = hmac.new(self._key, sid.encode("ascii"), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    def __init__(self, secrets: list[str | bytes]) -> None:
+        self._keys = [
+            hashlib.sha256(_SALT + (s.encode("utf-8") if isinstance(s, str) else s)).digest() for s in secrets
+        ]
+
+    @staticmethod
+    def _signature(key: bytes, sid: str) -> bytes:
+        digest = hmac.new(key, sid.encode("ascii"), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=")
 
     def sign(self, sid: str) -> str:
-        return f"{sid}.{self._signature(sid)}"
+        return f"{sid}.{self._signature(self._keys[0], sid).decode('ascii')}"
 
     def unsign(self, value: str) -> str | None:
         sid, _, signature = value.partition(".")
         if not is_session_id(sid):
             return None
-        return sid if hmac.compare_digest(signature.encode("ascii", "replace"), self._signature(sid).encode()) else None
+        given = signature.encode("ascii", "replace")
+        return sid if any(hmac.compare_digest(given, self._signature(key, sid)) for key in self._keys) else None
 
 
 class SessionCookie:
@@ -69,7 +90,7 @@ class SessionCookie:
     def __init__(
         self,
         name: str = "lembro.sid",
-        secret: str | bytes | None = None,
+        secret: str | bytes | list[str | bytes] | None = None,
         secure: bool | str = False,
         httponly: bool | str = True,
         samesite: str | None = "Lax",
@@ -79,8 +100,6 @@ class SessionCookie:
     ) -> None:
         if not isinstance(name, str) or not _TOKEN.fullmatch(name):
             raise ValueError(f"cookie_name: expected a cookie name (letters, digits, . _ -), got {name!r}")
-        if secret is not None and (not isinstance(secret, (str, bytes)) or len(secret) < MIN_SECRET):
-            raise ValueError(f"secret: expected None or a str/bytes of at least {MIN_SECRET} characters, got {secret!r}")
         self.name = name
         self.secure = parse_bool(secure, "secure")
         self.httponly = parse_bool(httponly, "httponly")
@@ -96,7 +115,7 @@ class SessionCookie:
             raise ValueError(f"domain: expected None or a domain name, got {domain!r}")
         self.path, self.domain = path, domain
         self.max_age = parse_count(max_age, "max_age")
-        self._signer = None if secret is None else _Signer(secret)
+        self._signer = None if secret is None else _Signer(_check_secrets(secret))
 
     def read(self, environ: dict) -> str | None:
         """The session id the request carries, or ``None`` for anything missing, malformed or forged."""

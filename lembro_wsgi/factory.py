@@ -36,7 +36,7 @@ class SessionFactory:
         max_sessions: int | str | None = None,
         timeout: float | str | None = 1800,
         cookie_name: str = "lembro.sid",
-        secret: str | bytes | None = None,
+        secret: str | bytes | list[str | bytes] | None = None,
         secure: bool | str = False,
         httponly: bool | str = True,
         samesite: str | None = "Lax",

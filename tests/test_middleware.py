@@ -181,6 +181,25 @@ def test_signed_cookies(store):
         assert reply(response)[1] == 1 and reply(response)[0] != sid
 
 
+def test_secret_rotation_keeps_sessions_signed_with_the_old_secret(store):
+    old, new = "the old secret, retiring", "the new secret, signing now"
+    before = webtest.TestApp(LembroMiddleware(session_app, store=store, secret=old))
+    sid = reply(before.get("/inc"))[0]
+    rotated = LembroMiddleware(session_app, store=store, secret=[new, old])
+    after = webtest.TestApp(rotated)
+    after.set_cookie("lembro.sid", before.cookies["lembro.sid"])
+    assert reply(after.get("/inc"))[:2] == (sid, 2)  # the old signature is still accepted
+    assert rotated.sessions.cookie.value(sid) == LembroMiddleware(session_app, secret=new).sessions.cookie.value(sid)
+
+
+def test_a_refused_secret_is_not_echoed():
+    with pytest.raises(ValueError) as info:
+        LembroMiddleware(session_app, secret="hunter2")
+    assert "secret" in str(info.value) and "hunter2" not in str(info.value)
+    with pytest.raises(ValueError, match="secret"):
+        LembroMiddleware(session_app, secret=["long enough secret here", "short"])
+
+
 def test_invalidate_destroys_old_id_and_expires_cookie(app, store):
     old = reply(app.get("/inc"))[0]
     response = app.get("/logout")
