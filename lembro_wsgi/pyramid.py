@@ -78,8 +78,15 @@ class LembroSessionFactory:
 
 
 def settings_options(settings: dict) -> dict:
-    """The ``lembro.*`` settings of an ini file as factory options (``lembro.max_size`` -> ``max_size``)."""
-    return {key[len(SETTINGS_PREFIX):]: value for key, value in settings.items() if key.startswith(SETTINGS_PREFIX)}
+    """The ``lembro.*`` settings of an ini file as factory options (``lembro.max_size`` -> ``max_size``).
+
+    A ``lembro.secret`` of several lines is a rotation list, newest first.
+    """
+    options = {key[len(SETTINGS_PREFIX):]: value for key, value in settings.items() if key.startswith(SETTINGS_PREFIX)}
+    secret = options.get("secret")
+    if isinstance(secret, str) and "\n" in secret.strip():
+        options["secret"] = [line.strip() for line in secret.splitlines() if line.strip()]
+    return options
 
 
 def includeme(config: Any) -> None:

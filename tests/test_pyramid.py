@@ -111,6 +111,17 @@ def test_bad_settings_fail_with_the_option_named():
             build({**SETTINGS, key: value})
 
 
+def test_multiline_secret_setting_rotates():
+    old_app, _, _ = build({**SETTINGS, "lembro.secret": "the old secret, retiring"})
+    sid = old_app.get("/count").text.split()[0]
+    old_cookie = old_app.cookies["pyr"]
+    _, rotated, _ = build({**SETTINGS, "lembro.secret": "the new secret, signing\n  the old secret, retiring\n"})
+    assert rotated.sessions.cookie.read({"HTTP_COOKIE": f"pyr={old_cookie}"}) == sid  # old signature accepted
+    assert rotated.sessions.cookie.value(sid) != old_cookie  # new cookies carry the new signature
+    _, only_new, _ = build({**SETTINGS, "lembro.secret": "the new secret, signing"})
+    assert only_new.sessions.cookie.read({"HTTP_COOKIE": f"pyr={old_cookie}"}) is None
+
+
 def test_factory_in_code_and_two_apps_have_separate_stores():
     one, two = LembroSessionFactory(max_size="64K"), LembroSessionFactory(max_size="64K")
     assert one.store is not two.store
