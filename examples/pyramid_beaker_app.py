@@ -1,27 +1,21 @@
 """A Pyramid app whose sessions come from pyramid_beaker, with session.type = lembro: configuration only.
 
-    python examples/pyramid_beaker_app.py      # http://127.0.0.1:6544/
+    PYTHONPATH=examples pserve examples/pyramid_beaker.ini    # http://127.0.0.1:6544/
+    python examples/pyramid_beaker_app.py                     # the same, without pserve
 
-The app never imports lembro_wsgi: the settings below pick the backend, as
-they would in an ini file. A visit counter and a reset link.
+The app never imports lembro_wsgi: the session.* lines of the ini file pick
+the backend. A visit counter and a reset link.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.response import Response
 
-SETTINGS = {
-    "session.type": "lembro",
-    "session.max_size": "4M",
-    "session.interval": "60",
-    "session.timeout": "1800",
-    "session.key": "beaker_lembro",
-    "session.httponly": "true",
-    "session.samesite": "Lax",
-    "session.secret": "change-me-to-a-long-random-string",
-}
+INI = Path(__file__).with_name("pyramid_beaker.ini")
 
 
 def home(request):
@@ -39,7 +33,7 @@ def reset(request):
 
 
 def main(global_config=None, **settings):
-    config = Configurator(settings={**SETTINGS, **settings})
+    config = Configurator(settings=settings)
     config.include("pyramid_beaker")
     config.add_route("home", "/")
     config.add_route("reset", "/reset")
@@ -49,6 +43,7 @@ def main(global_config=None, **settings):
 
 
 if __name__ == "__main__":
+    from pyramid.paster import get_app
     from waitress import serve
 
-    serve(main(), host="127.0.0.1", port=6544)
+    serve(get_app(str(INI), "main"), host="127.0.0.1", port=6544)

@@ -173,3 +173,24 @@ def test_bottle_app_under_beakers_middleware():
     client = webtest.TestApp(SessionMiddleware(app, {"session.type": "lembro", "session.max_size": "64K"}))
     assert [client.get("/").text for _ in range(3)] == ["1", "2", "3"]
     assert len(get_store(60, "64K")) == 1
+
+
+def test_no_beaker_timeout_falls_back_to_the_store_default(clock):
+    store = LembroStore(interval=None, clock=clock)  # default lifetime 1800 s
+    app = make_app(**{"session.store": store})
+    sid = reply(app.get("/"))[0]
+    clock.advance(1799)
+    assert reply(app.get("/peek"))[:2] == (sid, 1)
+    clock.advance(1800)
+    assert reply(app.get("/peek"))[1] == 0
+
+
+def test_a_session_evicted_for_size_starts_over():
+    store = LembroStore(interval=None, max_sessions=2)
+    first = make_app(**{"session.store": store})
+    sid = reply(first.get("/"))[0]
+    for _ in range(2):
+        make_app(**{"session.store": store}).get("/")  # two newer clients push the cap
+    assert (sid, "session") not in store
+    response = first.get("/")
+    assert response.status_int == 200 and reply(response)[1] == 1

@@ -311,6 +311,14 @@ def test_too_large_session_keeps_old_data_and_still_answers(store, caplog):
     small.close()
 
 
+def test_session_cookie_among_other_cookies(app):
+    sid = reply(app.get("/inc"))[0]
+    value = app.cookies["lembro.sid"]
+    app.cookiejar.clear()
+    header = f'theme=dark; lembro.sidx=zzz; lembro.sid={value}; quoted="a b"; empty='
+    assert reply(app.get("/inc", headers={"Cookie": header}))[:2] == (sid, 2)
+
+
 MALFORMED = [
     "lembro.sid=",
     "lembro.sid",
