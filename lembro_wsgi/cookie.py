@@ -70,8 +70,7 @@ class _Signer:
 
     @staticmethod
     def _signature(key: bytes, sid: str) -> bytes:
-        digest = hmac.new(key, sid.encode("ascii"), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=")
+        return base64.urlsafe_b64encode(hmac.digest(key, sid.encode("ascii"), "sha256")).rstrip(b"=")
 
     def sign(self, sid: str) -> str:
         return f"{sid}.{self._signature(self._keys[0], sid).decode('ascii')}"
@@ -81,7 +80,10 @@ class _Signer:
         if not is_session_id(sid):
             return None
         given = signature.encode("ascii", "replace")
-        return sid if any(hmac.compare_digest(given, self._signature(key, sid)) for key in self._keys) else None
+        for key in self._keys:
+            if hmac.compare_digest(given, self._signature(key, sid)):
+                return sid
+        return None
 
 
 class SessionCookie:
