@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from typing import Any, Callable
 
 from beaker.cache import clsmap
 
@@ -90,12 +90,15 @@ class SessionBackend:
         with self._locked(manager, write=True):
             manager[KEY] = record
 
-    def touch(self, sid: str, record: Record) -> None:
-        """Restart the idle timer: in lembro without rewriting; elsewhere by saving the record again."""
+    def touch(self, sid: str, record: Callable[[], Record]) -> None:
+        """Restart the idle timer: in lembro without rewriting; elsewhere by saving ``record()`` again.
+
+        The record is built only where it is written, not on lembro's read-only path.
+        """
         if self.lembro:
             self._manager(sid).touch(KEY)
         else:
-            self.save(sid, {**record, "accessed": time.time()})
+            self.save(sid, record())
 
     def destroy(self, sid: str) -> None:
         manager = self._manager(sid)

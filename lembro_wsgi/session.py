@@ -174,7 +174,7 @@ class Session(MutableMapping):
         if self._dirty:
             self._persist()
         elif self._stored_sid is not None:
-            self._backend.touch(self._stored_sid, self._record())
+            self._backend.touch(self._stored_sid, self._record)
         if self._stored_sid is not None:
             send = self._stored_sid != self._client_sid or self._rolling
             self._client_sid = self._stored_sid
