@@ -1,13 +1,13 @@
 """A binary min-heap of entries that know their own position.
 
-Each item carries ``hkey`` (the key it is ordered by) and ``index`` (its slot
+Each item carries ``hkey`` (the key it is ordered by, any comparable value) and ``index`` (its slot
 in the heap), so an item can be removed or re-keyed in O(log n) without a
-search. The store keeps its sessions in such heaps, ordered by expiry::
+search. The store keeps its sessions in such heaps, ordered by (expiry, write order)::
 
     heap = KeyedHeap()
     heap.push(entry)            # entry.hkey must be set
     heap.top()                  # the entry with the smallest hkey
-    heap.rekey(entry, 42.0)     # move it to its new place
+    heap.rekey(entry, (42.0, 7))  # move it to its new place
     heap.remove(entry)
 """
 
@@ -50,7 +50,7 @@ class KeyedHeap:
             self._up(last.index)
         item.index = -1
 
-    def rekey(self, item: Any, hkey: float) -> None:
+    def rekey(self, item: Any, hkey: Any) -> None:
         """Give ``item`` a new key and restore the heap order."""
         old, item.hkey = item.hkey, hkey
         if hkey < old:

@@ -11,11 +11,13 @@ It keeps pickled session data per id, drops expired sessions every
 
 Over the cap, sessions are evicted in one batch down to 75% of it: first
 those never read back since they were written (crawlers, one-shot clients),
-then returning ones, nearest expiry first within each group.
+then returning ones, nearest expiry first within each group, and among
+equal expiries the earliest written first.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -34,9 +36,9 @@ from .purger import Purger
 log = logging.getLogger("lembro_wsgi")
 
 #: Bytes each stored session costs besides its pickled data and its id: the
-#: entry object, its dict slot, its heap slot and the timestamps it holds
+#: entry object, its dict slot, its heap slot, the timestamps and the (expiry, write order) key it holds
 #: (measured with tracemalloc by benchmarks/store_memory.py).
-ENTRY_OVERHEAD = 256
+ENTRY_OVERHEAD = 336
 
 #: Usage falls to this fraction of a cap after an eviction batch.
 LOW_WATER = 0.75
@@ -53,11 +55,15 @@ class SessionTooLarge(ValueError):
 
 
 class _Entry:
-    __slots__ = ("blob", "expires", "heap", "hkey", "index", "sid", "size", "timeout", "used", "warm")
+    __slots__ = ("blob", "expires", "heap", "hkey", "index", "seq", "sid", "size", "timeout", "used", "warm")
 
-    def rank(self) -> float:
-        """Eviction order within a heap: expiry, or last use for sessions that never expire."""
-        return self.expires if self.timeout is not None else self.used
+    def rank(self) -> tuple[float, int]:
+        """Eviction order within a heap: expiry (or last use, for sessions that never expire), then write order.
+
+        The write sequence breaks ties oldest first, so a frozen or coarse
+        clock never evicts the session written last ahead of older ones.
+        """
+        return (self.expires if self.timeout is not None else self.used, self.seq)
 
 
 def id_size(sid: Hashable) -> int:
@@ -104,6 +110,7 @@ class LembroStore:
         self.clock = clock
         self.on_evict = on_evict
         self._lock = threading.Lock()
+        self._seq = itertools.count()
         self._entries: dict[Hashable, _Entry] = {}
         # Eviction order: never read back before returning, expiring before eternal.
         self._cold, self._cold_eternal = KeyedHeap(), KeyedHeap()
@@ -125,7 +132,7 @@ class LembroStore:
     # -- public API -------------------------------------------------------
 
     def get(self, sid: Hashable) -> Any:
-        """A copy of the session's data, or ``None`` when it is absent or expired."""
+        """A copy of the session's data, or ``None`` when it is absent, expired or no longer loads."""
         with self._lock:
             removed = self._expire(self.clock())
             entry = self._entries.get(sid)
@@ -133,7 +140,7 @@ class LembroStore:
                 self._place(entry, warm=True)
             blob = entry.blob if entry is not None else None
         self._report(removed)
-        return None if blob is None else pickle.loads(blob)
+        return None if blob is None else self._unpickle(sid, blob)
 
     def set(self, sid: Hashable, data: Any, timeout: float | str | None = None) -> None:
         """Store a copy of ``data`` under ``sid``; ``timeout`` overrides the default lifetime.
@@ -141,29 +148,23 @@ class LembroStore:
         Raises ``SessionTooLarge`` (leaving any earlier value intact) when the
         session alone is larger than ``max_size``.
         """
-        lifetime = self.timeout if timeout is None else parse_seconds(timeout, "timeout")
-        blob = pickle.dumps(data, _PICKLE)
-        size = _BYTES_HEADER + len(blob) + id_size(sid) + ENTRY_OVERHEAD
-        if size > self.max_size:
-            log.warning(
-                "lembro_wsgi: refused session %s: %d bytes is over max_size %d",
-                short_id(sid), size, self.max_size,
-            )
-            raise SessionTooLarge(f"session of {size} bytes is larger than max_size {self.max_size}")
-        with self._lock:
-            now = self.clock()
-            removed = self._expire(now)
-            entry = self._entries.get(sid)
-            if entry is None:
-                entry = _Entry()
-                entry.sid, entry.warm, entry.heap, entry.size = sid, False, None, 0
-                self._entries[sid] = entry
-            self._bytes += size - entry.size
-            entry.blob, entry.size = blob, size
-            self._renew(entry, lifetime, now, warm=entry.warm)
-            if self._over(self.max_size, self.max_sessions or _INF):
-                removed += self._shrink(entry)
-        self._report(removed)
+        self._write(sid, data, timeout, None)
+
+    def replace(self, sid: Hashable, data: Any, timeout: float | str | None = None) -> bool:
+        """``set``, but only while ``sid`` is live; returns whether it was written.
+
+        A session destroyed (logout), expired or evicted since it was read is
+        not brought back by a request that was still holding it.
+        """
+        return self._write(sid, data, timeout, sid)
+
+    def move(self, old: Hashable, new: Hashable, data: Any, timeout: float | str | None = None) -> bool:
+        """Store ``data`` under ``new`` in place of ``old``, which is removed; returns whether it was done.
+
+        One atomic step: ``new`` keeps ``old``'s eviction tier, and nothing
+        changes when ``old`` is gone or the data is refused (``SessionTooLarge``).
+        """
+        return self._write(new, data, timeout, old)
 
     def touch(self, sid: Hashable, timeout: float | str | None = None) -> bool:
         """Restart the idle timer of a live session (with its own or a new ``timeout``).
@@ -226,7 +227,8 @@ class LembroStore:
             removed = self._expire(self.clock())
             blobs = [(sid, entry.blob) for sid, entry in self._entries.items()]
         self._report(removed)
-        return {sid: pickle.loads(blob) for sid, blob in blobs}
+        loaded = ((sid, self._unpickle(sid, blob)) for sid, blob in blobs)
+        return {sid: data for sid, data in loaded if data is not None}
 
     def purge(self) -> int:
         """Remove expired sessions now; returns how many went."""
@@ -267,12 +269,61 @@ class LembroStore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- internals (called with the lock held, except _report) ------------
+    # -- internals (called with the lock held, except _report, _write and _unpickle)
+
+    def _write(self, sid: Hashable, data: Any, timeout: float | str | None, source_sid: Hashable | None) -> bool:
+        """Store ``data`` under ``sid``; with ``source_sid``, only while that session is live, taking its place."""
+        lifetime = self.timeout if timeout is None else parse_seconds(timeout, "timeout")
+        blob = pickle.dumps(data, _PICKLE)
+        size = _BYTES_HEADER + len(blob) + id_size(sid) + ENTRY_OVERHEAD
+        if size > self.max_size:
+            log.warning(
+                "lembro_wsgi: refused session %s: %d bytes is over max_size %d",
+                short_id(sid), size, self.max_size,
+            )
+            raise SessionTooLarge(f"session of {size} bytes is larger than max_size {self.max_size}")
+        with self._lock:
+            now = self.clock()
+            removed = self._expire(now)
+            source = None if source_sid is None else self._entries.get(source_sid)
+            written = source_sid is None or source is not None
+            if written:
+                entry = self._entries.get(sid)
+                if entry is None:
+                    entry = _Entry()
+                    entry.sid, entry.warm, entry.heap, entry.size = sid, False, None, 0
+                    self._entries[sid] = entry
+                warm = entry.warm if source is None else source.warm
+                if source is not None and source is not entry:
+                    self._drop(source)
+                self._bytes += size - entry.size
+                entry.blob, entry.size = blob, size
+                self._renew(entry, lifetime, now, warm)
+                if self._over(self.max_size, self.max_sessions or _INF):
+                    removed += self._shrink(entry)
+        self._report(removed)
+        return written
+
+    def _unpickle(self, sid: Hashable, blob: bytes) -> Any:
+        """The data in ``blob``; one that no longer loads (a class renamed in a deploy) is dropped: ``None``."""
+        try:
+            return pickle.loads(blob)
+        except Exception as exc:  # noqa: BLE001 - whatever unpickling raises, the record is unusable
+            log.warning(
+                "lembro_wsgi: dropped session %s: its stored data no longer loads (%s: %s)",
+                short_id(sid), type(exc).__name__, exc,
+            )
+        with self._lock:
+            entry = self._entries.get(sid)
+            if entry is not None and entry.blob is blob:
+                self._drop(entry)
+        return None
 
     def _renew(self, entry: _Entry, lifetime: float | None, now: float, warm: bool) -> None:
         entry.timeout = lifetime
         entry.expires = _INF if lifetime is None else now + lifetime
         entry.used = now
+        entry.seq = next(self._seq)
         self._place(entry, warm)
 
     def _place(self, entry: _Entry, warm: bool) -> None:
@@ -309,12 +360,12 @@ class LembroStore:
 
     def _expire(self, now: float) -> Removed:
         cold, warm = self._cold.items, self._warm.items
-        if (not cold or cold[0].hkey > now) and (not warm or warm[0].hkey > now):
+        if (not cold or cold[0].hkey[0] > now) and (not warm or warm[0].hkey[0] > now):
             return []  # the common case, checked without a call: nothing is due
         removed: Removed = []
         for heap in (self._cold, self._warm):
             top = heap.top()
-            while top is not None and top.hkey <= now:
+            while top is not None and top.hkey[0] <= now:
                 top = self._settle(heap)
                 if top is None or top.expires > now:
                     break

@@ -1,5 +1,6 @@
 """Random operation sequences against a plain reference model (hypothesis)."""
 
+import itertools
 import pickle
 import sys
 
@@ -14,6 +15,7 @@ IDS = st.sampled_from([f"sid{i}" for i in range(12)])
 DATA = st.builds(lambda n, tag: {"tag": tag, "pad": "x" * n}, st.integers(0, 900), st.integers(0, 9))
 TIMEOUTS = st.sampled_from([None, 1, 5, 30])
 CAP = 4000
+WRITES = itertools.count()  # write order: ties go oldest first
 
 
 class Model:
@@ -29,11 +31,12 @@ class Model:
         self.timeout = lifetime
         self.expires = float("inf") if lifetime is None else now + lifetime
         self.used = now
+        self.seq = next(WRITES)
 
     def order(self):
-        """Eviction order: never read back first, expiring before eternal, then nearest rank."""
+        """Eviction order: never read back first, expiring before eternal, then nearest rank, then oldest write."""
         eternal = self.timeout is None
-        return (self.warm, eternal, self.used if eternal else self.expires)
+        return (self.warm, eternal, self.used if eternal else self.expires, self.seq)
 
 
 class StoreMachine(RuleBasedStateMachine):
@@ -56,23 +59,46 @@ class StoreMachine(RuleBasedStateMachine):
             del self.model[sid]
         return len(gone)
 
-    @rule(sid=IDS, data=DATA, timeout=TIMEOUTS)
-    def set(self, sid, data, timeout):
+    def write(self, sid, data, timeout, source=None, method="set"):
+        """One write through ``method``; ``source`` is the id it is conditional on (replace, move)."""
         self.expire()
         fresh = Model(sid, data, self.default_timeout if timeout is None else timeout, self.now)
         self.evicted.clear()
+        call = {"set": lambda: self.store.set(sid, data, timeout),
+                "replace": lambda: self.store.replace(sid, data, timeout),
+                "move": lambda: self.store.move(source, sid, data, timeout)}[method]
+        before = self.store.all()
         if fresh.size > CAP:
             try:
-                self.store.set(sid, data, timeout)
+                call()
             except SessionTooLarge:
+                assert self.store.all() == before  # a refused write changes nothing
                 return
             raise AssertionError("oversized session was accepted")
-        self.store.set(sid, data, timeout)
-        old = self.model.get(sid)
+        written = call()
+        if source is not None and source not in self.model:
+            assert written is False and self.store.all() == before
+            return
+        assert written is (None if method == "set" else True)
+        old = self.model.get(sid if source is None else source)
         if old is not None:
             fresh.warm = old.warm
+        if source is not None and source != sid:
+            del self.model[source]
         self.model[sid] = fresh
         self.check_eviction(sid)
+
+    @rule(sid=IDS, data=DATA, timeout=TIMEOUTS)
+    def set(self, sid, data, timeout):
+        self.write(sid, data, timeout)
+
+    @rule(sid=IDS, data=DATA, timeout=TIMEOUTS)
+    def replace(self, sid, data, timeout):
+        self.write(sid, data, timeout, source=sid, method="replace")
+
+    @rule(old=IDS, new=IDS, data=DATA, timeout=TIMEOUTS)
+    def move(self, old, new, data, timeout):
+        self.write(new, data, timeout, source=old, method="move")
 
     def check_eviction(self, kept):
         victims = [sid for sid, reason in self.evicted if reason == "size"]
