@@ -6,11 +6,14 @@ session id, key ``'session'``), the same layout Beaker's own sessions use::
     backend = SessionBackend(store=LembroStore())          # lembro, in memory
     backend = SessionBackend(type="file", data_dir="/tmp/s", timeout=1800)
     backend.save(sid, {"created": t, "accessed": t, "data": {"user": 1}})
-    backend.load(sid)      # the record, or None when unknown or expired
+    backend.load(sid)      # the record, or None when unknown, expired or undecodable
+    backend.replace(sid, record)       # False when sid is gone: a logout is never undone
+    backend.move(sid, new_sid, record) # regenerate(): the old id goes only once the new one is stored
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -19,19 +22,23 @@ from typing import Any, Callable
 from beaker.cache import clsmap
 
 from .namespace import LembroNamespaceManager
-from .store import LembroStore
+from .store import LembroStore, short_id
 
 KEY = "session"
 Record = dict[str, Any]
 
+log = logging.getLogger("lembro_wsgi")
 
 _NO_LOCK = nullcontext()
 
+#: Client libraries whose own exceptions mean "backend unreachable or failing", never "bad record".
+_CLIENT_MODULES = frozenset({"redis", "pylibmc", "memcache", "bmemcached", "pymongo", "sqlalchemy"})
+
 
 @contextmanager
-def _beaker_lock(manager: Any, write: bool) -> Iterator[None]:
+def _beaker_lock(manager: Any, write: bool, replace: bool = False) -> Iterator[None]:
     if write:
-        manager.acquire_write_lock()
+        manager.acquire_write_lock(replace=replace)
     else:
         manager.acquire_read_lock()
     try:
@@ -43,8 +50,25 @@ def _beaker_lock(manager: Any, write: bool) -> Iterator[None]:
             manager.release_read_lock()
 
 
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the backend could not be reached (as opposed to a record that does not load)."""
+    return isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in _CLIENT_MODULES
+
+
+def _is_record(value: object) -> bool:
+    return (
+        isinstance(value, dict) and isinstance(value.get("data"), dict)
+        and isinstance(value.get("created"), (int, float)) and isinstance(value.get("accessed"), (int, float))
+    )
+
+
 class SessionBackend:
-    """Loads, saves, touches and destroys session records by id."""
+    """Loads, saves, touches and destroys session records by id.
+
+    Writes of a session that was loaded are conditional (``replace``,
+    ``move``, ``touch``): they happen only while the id is still there, so a
+    slow request never brings back a session that was logged out meanwhile.
+    """
 
     def __init__(self, type: str | None = None, store: LembroStore | None = None,
                  timeout: float | None = 1800, **options: Any) -> None:
@@ -66,43 +90,89 @@ class SessionBackend:
     def _manager(self, sid: str) -> Any:
         return self.namespace_class(sid, **self.options)
 
-    def _locked(self, manager: Any, write: bool) -> AbstractContextManager:
+    def _locked(self, manager: Any, write: bool, replace: bool = False) -> AbstractContextManager:
         """Beaker's lock protocol for backends that need it; each lembro call is one atomic store call."""
-        return _NO_LOCK if self.lembro else _beaker_lock(manager, write)
+        return _NO_LOCK if self.lembro else _beaker_lock(manager, write, replace)
 
     def load(self, sid: str) -> Record | None:
-        """The record stored for ``sid``, or ``None`` when it is unknown, expired or not ours."""
+        """The record stored for ``sid``, or ``None`` when it is unknown, expired or does not load.
+
+        A record that does not load (a class renamed in a deploy, a foreign
+        value) is logged at WARNING and destroyed: it is no session.
+        """
         manager = self._manager(sid)
-        with self._locked(manager, write=False):
-            try:
+        try:
+            with self._locked(manager, write=False):
                 record = manager[KEY]
-            except KeyError:
-                record = None
-        if not (isinstance(record, dict) and isinstance(record.get("data"), dict)):
+        except KeyError:
+            return None
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise
+            record = exc
+        if not _is_record(record):
+            reason = f"{type(record).__name__}: {record}" if isinstance(record, Exception) else "not a session record"
+            log.warning("lembro_wsgi: dropped session %s: its stored record does not load (%s)", short_id(sid), reason)
+            self.destroy(sid)
             return None
         if not self.lembro and self.timeout is not None and time.time() - record["accessed"] > self.timeout:
             self.destroy(sid)  # backends without their own expiry are checked here
             return None
         return record
 
+    def exists(self, sid: str) -> bool:
+        """Whether ``sid`` holds a live session, without refreshing it where the backend allows."""
+        if self.lembro:
+            return KEY in self._manager(sid)
+        return self.load(sid) is not None
+
     def save(self, sid: str, record: Record) -> None:
+        """Store ``record`` under ``sid`` unconditionally: for ids that were never stored."""
         manager = self._manager(sid)
         with self._locked(manager, write=True):
             manager[KEY] = record
 
-    def touch(self, sid: str, record: Callable[[], Record]) -> None:
-        """Restart the idle timer: in lembro without rewriting; elsewhere by saving ``record()`` again.
+    def replace(self, sid: str, record: Record) -> bool:
+        """Rewrite ``sid`` only while it is still there; returns whether it was written."""
+        manager = self._manager(sid)
+        if self.lembro:
+            return manager.replace(KEY, record)
+        with self._locked(manager, write=True):
+            if KEY not in manager:
+                return False
+            manager[KEY] = record
+            return True
 
-        The record is built only where it is written, not on lembro's read-only path.
+    def move(self, old: str, new: str, record: Record) -> bool:
+        """Store ``record`` under ``new`` and destroy ``old``, only while ``old`` is there.
+
+        ``old`` is destroyed after ``new`` is stored, so a refused write
+        (``SessionTooLarge``) keeps it; in lembro it is one atomic step that
+        also keeps the session's eviction tier.
         """
         if self.lembro:
-            self._manager(sid).touch(KEY)
-        else:
-            self.save(sid, record())
+            return self._manager(old).move(KEY, record, new)
+        if not self.exists(old):
+            return False
+        self.save(new, record)
+        self.destroy(old)
+        return True
+
+    def touch(self, sid: str, record: Callable[[], Record]) -> bool:
+        """Restart the idle timer of a live session; returns whether it was there.
+
+        lembro touches without rewriting; elsewhere ``record()`` is written
+        again, only if the id is still there. The record is built only where
+        it is written, not on lembro's read-only path.
+        """
+        if self.lembro:
+            return self._manager(sid).touch(KEY)
+        return self.replace(sid, record())
 
     def destroy(self, sid: str) -> None:
+        """Remove ``sid``; a record that does not load is removed too (Beaker's file is replaced unread)."""
         manager = self._manager(sid)
-        with self._locked(manager, write=True):
+        with self._locked(manager, write=True, replace=True):
             try:
                 del manager[KEY]
             except KeyError:

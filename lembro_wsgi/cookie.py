@@ -3,8 +3,9 @@
 Parsing and formatting go through WebOb; with a ``secret`` the cookie holds
 ``id.signature``, an HMAC-SHA256 of the id checked in constant time::
 
-    cookie = SessionCookie("lembro.sid", secret="at least 16 characters")
-    sid = cookie.read(environ)          # None when absent, malformed or badly signed
+    cookie = SessionCookie("lembro.sid", secret=["newest secret, signs", "older secret, verifies"])
+    sid, stale = cookie.read(environ)   # (None, False) when absent, duplicated, malformed or badly signed;
+                                        # stale: verified by an older secret, so re-send it signed anew
     headers = cookie.headers(sid)       # [('Set-Cookie', 'lembro.sid=...; Path=/; HttpOnly; SameSite=Lax')]
     headers = cookie.headers(EXPIRE)    # an already-expired cookie
 """
@@ -17,7 +18,7 @@ import hmac
 import re
 import secrets
 
-from webob.cookies import RequestCookies, make_cookie
+from webob.cookies import make_cookie, parse_cookie
 
 from .options import parse_bool, parse_count
 
@@ -28,6 +29,7 @@ _ID = re.compile(r"[A-Za-z0-9_-]{43}")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _MAX_COOKIE = 256  # a signed id is 87 characters: anything much longer is not ours
 _SALT = b"lembro_wsgi.session:"
+_NO_ID: tuple[None, bool] = (None, False)
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 MIN_SECRET = 16
 
@@ -75,15 +77,16 @@ class _Signer:
     def sign(self, sid: str) -> str:
         return f"{sid}.{self._signature(self._keys[0], sid).decode('ascii')}"
 
-    def unsign(self, value: str) -> str | None:
+    def unsign(self, value: str) -> tuple[str | None, bool]:
+        """The id and whether an older secret (not the first) verified it; ``(None, False)`` if none did."""
         sid, _, signature = value.partition(".")
         if not is_session_id(sid):
-            return None
+            return None, False
         given = signature.encode("ascii", "replace")
-        for key in self._keys:
+        for index, key in enumerate(self._keys):
             if hmac.compare_digest(given, self._signature(key, sid)):
-                return sid
-        return None
+                return sid, index > 0
+        return None, False
 
 
 class SessionCookie:
@@ -103,6 +106,7 @@ class SessionCookie:
         if not isinstance(name, str) or not _TOKEN.fullmatch(name):
             raise ValueError(f"cookie_name: expected a cookie name (letters, digits, . _ -), got {name!r}")
         self.name = name
+        self._bname = name.encode("ascii")
         self.secure = parse_bool(secure, "secure")
         self.httponly = parse_bool(httponly, "httponly")
         key = samesite.lower() if isinstance(samesite, str) else samesite
@@ -119,19 +123,24 @@ class SessionCookie:
         self.max_age = parse_count(max_age, "max_age")
         self._signer = None if secret is None else _Signer(_check_secrets(secret))
 
-    def read(self, environ: dict) -> str | None:
-        """The session id the request carries, or ``None`` for anything missing, malformed or forged."""
+    def read(self, environ: dict) -> tuple[str | None, bool]:
+        """The session id the request carries and whether it needs re-signing with the newest secret.
+
+        Anything missing, malformed, forged or duplicated (two cookies of this
+        name, whatever their order: cookie tossing) is ``(None, False)``.
+        """
         header = environ.get("HTTP_COOKIE")
         if not header or self.name not in header:
-            return None
+            return _NO_ID
         try:
-            value = RequestCookies(environ).get(self.name)
+            values = [value for name, value in parse_cookie(header) if name == self._bname]
+            if len(values) != 1 or len(values[0]) > _MAX_COOKIE:
+                return _NO_ID
+            value = values[0].decode("ascii")
         except Exception:  # noqa: BLE001 - a header we cannot parse is no session, never a 500
-            return None
-        if not value or len(value) > _MAX_COOKIE:
-            return None
+            return _NO_ID
         if self._signer is None:
-            return value if is_session_id(value) else None
+            return (value, False) if is_session_id(value) else _NO_ID
         return self._signer.unsign(value)
 
     def value(self, sid: str) -> str:

@@ -64,7 +64,8 @@ class SessionFactory:
 
     def open(self, environ: dict) -> Session:
         """The request's session, lazy: the cookie is read now, the backend on first use."""
-        return self.session_class(self.backend, self.cookie.read(environ), rolling=self.cookie.max_age is not None)
+        sid, stale = self.cookie.read(environ)
+        return self.session_class(self.backend, sid, rolling=self.cookie.max_age is not None, resign=stale)
 
     def close(self, session: Session) -> list[tuple[str, str]]:
         """Save or touch the session and return the Set-Cookie headers the response needs."""

@@ -29,6 +29,7 @@ from .store import LembroStore
 
 _access_locks: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 _access_locks_guard = threading.Lock()
+_generation = 0  # bumped in a child after fork(): a lock cached before it is never waited on again
 
 
 def access_lock(namespace: str) -> Any:
@@ -44,9 +45,17 @@ def access_lock(namespace: str) -> Any:
 
 def _fresh_locks_after_fork() -> None:
     """A child process starts with no lock held by a parent's thread that it does not have."""
-    global _access_locks_guard
+    global _access_locks_guard, _generation
     _access_locks_guard = threading.Lock()
     _access_locks.clear()
+    _generation += 1
+
+
+def lock_key(key: Any) -> str:
+    """``key`` as text for a lock name: Beaker's Cache turns str keys into bytes, and both must name one lock."""
+    if isinstance(key, bytes):
+        return key.decode("ascii", "backslashreplace")
+    return str(key).encode("ascii", "backslashreplace").decode("ascii")
 
 
 if hasattr(os, "register_at_fork"):
@@ -77,32 +86,36 @@ class LembroNamespaceManager(NamespaceManager):
         self.timeout = parse_seconds(timeout, "timeout", allow_none=True)
         self.store = store if store is not None else get_store(interval, max_size, max_sessions)
 
-    @property
-    def access_lock(self) -> Any:
-        """The namespace's lock, found on first use: a manager that is never locked costs no lock."""
-        lock = self.__dict__.get("_access_lock")
-        if lock is None:
-            lock = self.__dict__["_access_lock"] = access_lock(self.namespace)
-        return lock
+    def _access_lock(self) -> Any:
+        """The namespace's lock, found on first use and again after a fork (a parent's thread may hold the old one)."""
+        cached = self.__dict__.get("_lock")
+        if cached is None or cached[0] != _generation:
+            cached = self.__dict__["_lock"] = (_generation, access_lock(self.namespace))
+        return cached[1]
 
     def _sid(self, key: Any) -> tuple:
         return (self.namespace, key)
 
     def get_creation_lock(self, key: Any) -> NameLock:
-        return NameLock(identifier=f"lembro/funclock/{self.namespace}/{key}", reentrant=True)
+        """Per key and process: ``'k'`` and ``b'k'`` share it, and a child never waits on a parent's."""
+        return NameLock(identifier=f"lembro/funclock/{os.getpid()}/{self.namespace}/{lock_key(key)}", reentrant=True)
 
     def acquire_read_lock(self) -> None:
         """Reads and writes of one namespace share one reentrant lock: each holds it for a dict lookup."""
-        self.access_lock.acquire()
+        self.acquire_write_lock()
 
     def release_read_lock(self) -> None:
-        self.access_lock.release()
+        self.release_write_lock()
 
     def acquire_write_lock(self, wait: bool = True, replace: bool = False) -> bool:
-        return self.access_lock.acquire(blocking=wait)
+        lock = self._access_lock()
+        acquired = lock.acquire(blocking=wait)
+        if acquired:  # released as the very lock taken, even if a fork came in between
+            self.__dict__.setdefault("_held", []).append(lock)
+        return acquired
 
     def release_write_lock(self) -> None:
-        self.access_lock.release()
+        self.__dict__["_held"].pop().release()
 
     def __getitem__(self, key: Any) -> Any:
         value = self.store.get(self._sid(key))
@@ -119,6 +132,18 @@ class LembroNamespaceManager(NamespaceManager):
     def set_value(self, key: str, value: Any, expiretime: float | None = None) -> None:
         """Store ``value``; a cache's ``expiretime`` (seconds) overrides the session lifetime."""
         self.store.set(self._sid(key), value, expiretime or self.timeout)
+
+    def replace(self, key: Any, value: Any) -> bool:
+        """Rewrite ``key`` only while it is live; returns whether it was written (lembro's own addition)."""
+        return self.store.replace(self._sid(key), value, self.timeout)
+
+    def move(self, key: Any, value: Any, namespace: str) -> bool:
+        """Store ``value`` under ``key`` of ``namespace`` in place of this one's, atomically (lembro's own addition).
+
+        The new entry keeps the old one's eviction tier; nothing changes when
+        the old entry is gone or the value is too large.
+        """
+        return self.store.move(self._sid(key), (namespace, key), value, self.timeout)
 
     def touch(self, key: Any) -> bool:
         """Restart the idle timer of ``key`` without rewriting it (lembro's own addition)."""

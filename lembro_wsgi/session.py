@@ -29,18 +29,33 @@ class Session(MutableMapping):
 
     ``cookie_sid`` is the well-formed id the client sent (or ``None``); it is
     used only if the backend knows it, so a planted id is never adopted.
-    ``rolling`` re-sends the cookie on every use (persistent cookies).
+    ``rolling`` re-sends the cookie on every use (persistent cookies);
+    ``resign`` re-sends it because an older secret verified it.
+
+    One request's lifecycle is three ids, and every rule reads off them:
+
+    - ``_stored``: the id the backend holds this session's record under (as
+      loaded, or as this request last wrote it), else ``None``. Writes to it
+      are conditional: if it vanished meanwhile (logout, expiry, eviction),
+      the write is dropped and the session is *gone* for this request.
+    - ``_client``: the id the client's cookie holds, as far as we know.
+    - ``_id``: the id the data will be stored under; a new one after
+      ``regenerate()``, which moves the record from ``_stored`` only once the
+      new id is stored.
     """
 
-    def __init__(self, backend: SessionBackend, cookie_sid: str | None, rolling: bool = False) -> None:
+    def __init__(self, backend: SessionBackend, cookie_sid: str | None, rolling: bool = False,
+                 resign: bool = False) -> None:
         self._backend = backend
         self._cookie_sid = cookie_sid
         self._rolling = rolling
+        self._resign = resign
         self._loaded = False
         self._committed = False
-        self._client_sid: str | None = None  # the stored id the client holds, once known
-        self._stored_sid: str | None = None  # the id under which the backend holds our data
         self._dirty = False
+        self._gone = False
+        self._stored: str | None = None
+        self._client: str | None = None
 
     # -- loading ------------------------------------------------------------
 
@@ -52,7 +67,7 @@ class Session(MutableMapping):
         if record is None:
             self._start_fresh()
         else:
-            self._id = self._client_sid = self._stored_sid = self._cookie_sid
+            self._id = self._client = self._stored = self._cookie_sid
             self._data: dict = record["data"]
             self._created: float = record["created"]
             self._accessed: float | None = record["accessed"]
@@ -129,16 +144,15 @@ class Session(MutableMapping):
         self._dirty = True
 
     def invalidate(self) -> None:
-        """Drop all data, destroy the stored session and start a new one under a new id."""
+        """Drop all data, destroy the stored session now and start a new one under a new id (logout)."""
         self._load()
         self._destroy_stored()
         self._start_fresh()
         self._dirty = False
 
     def regenerate(self) -> None:
-        """Keep the data under a new id and destroy the old one (call it when privileges change)."""
+        """Keep the data under a new id (at login); the old id is destroyed once the new one is stored."""
         self._load()
-        self._destroy_stored()
         self._id = new_session_id()
         self._dirty = True
 
@@ -148,47 +162,71 @@ class Session(MutableMapping):
         self._persist()
 
     def _destroy_stored(self) -> None:
-        if self._stored_sid is not None:
-            self._backend.destroy(self._stored_sid)
-            self._stored_sid = None
+        if self._stored is not None:
+            self._backend.destroy(self._stored)
+            self._stored = None
 
     def _record(self) -> Record:
         return {"created": self._created, "accessed": time.time(), "data": self._data}
 
     def _persist(self) -> None:
         self._dirty = False
+        if self._gone:
+            return
         if not self._data:  # an empty session is no session
             self._destroy_stored()
             return
+        stored, record = self._stored, self._record()
         try:
-            self._backend.save(self._id, self._record())
-        except SessionTooLarge:  # the store has logged it; what it held for this id is unchanged
+            if stored is None:  # a brand-new id: nobody else can hold it
+                self._backend.save(self._id, record)
+                written = True
+            elif stored == self._id:
+                written = self._backend.replace(stored, record)
+            else:
+                written = self._backend.move(stored, self._id, record)
+        except SessionTooLarge:  # the store has logged it; what it held is unchanged, so is the client's id
+            if stored is not None:
+                self._id = stored
             return
-        self._stored_sid = self._id
+        if written:
+            self._stored = self._id
+        else:
+            self._lose()
+
+    def _lose(self) -> None:
+        """The stored session vanished while this request ran: never write it back, send no cookie."""
+        log.debug(
+            "lembro_wsgi: session %s was destroyed, expired or evicted during the request; its write is dropped",
+            short_id(self._stored),
+        )
+        self._gone = True
+        self._stored = self._client = None
 
     def commit(self) -> str | None:
         """Save or touch at response time; returns the cookie to send: an id, ``EXPIRE`` or ``None``."""
         self._committed = True
-        if not self._loaded:
-            return None
+        if not self._loaded:  # untouched; but a cookie signed with an old secret is re-signed while it lives
+            resign = self._resign and self._cookie_sid is not None and self._backend.exists(self._cookie_sid)
+            return self._cookie_sid if resign else None
         if self._dirty:
             self._persist()
-        elif self._stored_sid is not None:
-            self._backend.touch(self._stored_sid, self._record)
-        if self._stored_sid is not None:
-            send = self._stored_sid != self._client_sid or self._rolling
-            self._client_sid = self._stored_sid
-            return self._stored_sid if send else None
-        if self._client_sid is not None:
-            self._client_sid = None
+        elif self._stored is not None and not self._backend.touch(self._stored, self._record):
+            self._lose()
+        if self._stored is not None:
+            send = self._stored != self._client or self._rolling or self._resign
+            self._client = self._stored
+            return self._stored if send else None
+        if self._client is not None:  # this request destroyed the id the client holds
+            self._client = None
             return EXPIRE
         return None
 
     def finish(self) -> None:
         """After the body: save changes made once the cookie had gone, if the client holds this id."""
-        if not (self._committed and self._dirty):
+        if not (self._committed and self._dirty) or self._gone:
             return
-        if self._id == self._client_sid:
+        if self._id == self._client:
             self._persist()
         else:
             log.warning(

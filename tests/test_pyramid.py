@@ -116,10 +116,10 @@ def test_multiline_secret_setting_rotates():
     sid = old_app.get("/count").text.split()[0]
     old_cookie = old_app.cookies["pyr"]
     _, rotated, _ = build({**SETTINGS, "lembro.secret": "the new secret, signing\n  the old secret, retiring\n"})
-    assert rotated.sessions.cookie.read({"HTTP_COOKIE": f"pyr={old_cookie}"}) == sid  # old signature accepted
+    assert rotated.sessions.cookie.read({"HTTP_COOKIE": f"pyr={old_cookie}"}) == (sid, True)  # old signature accepted, to be re-signed
     assert rotated.sessions.cookie.value(sid) != old_cookie  # new cookies carry the new signature
     _, only_new, _ = build({**SETTINGS, "lembro.secret": "the new secret, signing"})
-    assert only_new.sessions.cookie.read({"HTTP_COOKIE": f"pyr={old_cookie}"}) is None
+    assert only_new.sessions.cookie.read({"HTTP_COOKIE": f"pyr={old_cookie}"}) == (None, False)
 
 
 def test_factory_in_code_and_two_apps_have_separate_stores():
