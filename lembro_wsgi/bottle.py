@@ -57,7 +57,8 @@ class LembroPlugin:
             except bottle.HTTPResponse as response:  # redirect() and abort() raise: the session still counts
                 self._close(session, response)
                 raise
-            self._close(session, bottle.response)
+            # A route may return its own response (HTTPResponse, static_file()): it replaces bottle.response.
+            self._close(session, body if isinstance(body, bottle.BaseResponse) else bottle.response)
             return body
 
         return with_session

@@ -1,14 +1,12 @@
 """The same app code on Beaker's file backend, and under a real threaded server on 127.0.0.1."""
 
-import http.cookiejar
 import threading
 import time
-import urllib.request
 
 import webtest
-from waitress.server import create_server
 
 from lembro_wsgi import LembroMiddleware
+from tests.servers import browser, serve
 from tests.wsgi_apps import session_app
 
 
@@ -46,33 +44,26 @@ def test_file_backend_sessions_idle_past_timeout_start_over(tmp_path):
 
 def test_real_server_eight_clients_two_hundred_requests_each():
     middleware = LembroMiddleware(session_app, max_size="1M")
-    server = create_server(middleware, host="127.0.0.1", port=0, threads=4)
-    port = server.effective_port
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     results, errors = {}, []
 
-    def client(name):
-        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    def client(name, base):
+        opener = browser()
         last = None
         try:
             for _ in range(200):
-                with opener.open(f"http://127.0.0.1:{port}/inc", timeout=10) as response:
+                with opener.open(f"{base}/inc", timeout=10) as response:
                     assert response.status == 200
                     last = response.read().decode().split()
             results[name] = last
         except Exception as exc:  # noqa: BLE001 - any failure fails the test below
             errors.append(exc)
 
-    try:
-        clients = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    with serve(middleware) as base:
+        clients = [threading.Thread(target=client, args=(n, base)) for n in range(8)]
         for c in clients:
             c.start()
         for c in clients:
             c.join(60)
-    finally:
-        server.close()
-        thread.join(10)
     assert errors == []
     assert sorted(int(r[1]) for r in results.values()) == [200] * 8
     assert len({r[0] for r in results.values()}) == 8

@@ -1,0 +1,38 @@
+"""Real WSGI servers on 127.0.0.1 for tests: waitress, started and stopped cleanly.
+
+    with serve(app) as base_url:      # 'http://127.0.0.1:PORT'
+        urllib.request.urlopen(base_url + '/inc')
+"""
+
+import http.cookiejar
+import threading
+import urllib.request
+from contextlib import contextmanager
+
+from waitress import wasyncore
+from waitress.server import create_server
+
+
+@contextmanager
+def serve(app, threads=4):
+    """Serve ``app`` with waitress on a free loopback port; the server is closed on its own loop thread."""
+    server = create_server(app, host="127.0.0.1", port=0, threads=threads)
+    stop = threading.Event()
+
+    def run():
+        while not stop.is_set():
+            wasyncore.loop(timeout=0.05, map=server._map, count=1)
+        server.close()
+
+    thread = threading.Thread(target=run, name="test-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def browser():
+    """A urllib opener that keeps cookies, like one browser."""
+    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
