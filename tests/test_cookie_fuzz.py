@@ -1,0 +1,89 @@
+"""Arbitrary Cookie headers (hypothesis): never a 500, and never a session but the one its single exact cookie names."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from webob import Request
+from webob.cookies import parse_cookie
+
+from lembro_wsgi import LembroMiddleware
+
+SECRET = "a fuzzing secret, long enough"
+NAME = "lembro.sid"
+
+
+def owner_app(environ, start_response):
+    session = environ["lembro.session"]
+    if environ["PATH_INFO"] == "/issue":
+        session["owner"] = environ["QUERY_STRING"]
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [session.get("owner", "-").encode()]
+
+
+def issued_cookies(middleware, count=3):
+    cookies = []
+    for i in range(count):
+        response = Request.blank(f"/issue?{i}").get_response(middleware)
+        cookies.append(response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1])
+    return cookies
+
+
+def mutate(value, position, char):
+    position %= len(value) + 1
+    return value[:position] + char + value[position + 1:]
+
+
+PART = st.one_of(
+    st.tuples(st.just("issued"), st.integers(0, 2)),
+    st.tuples(st.just("mutated"), st.integers(0, 2), st.integers(0, 100), st.characters(max_codepoint=255)),
+    st.tuples(st.just("quoted"), st.integers(0, 2)),
+    st.tuples(st.just("pair"), st.sampled_from([NAME, NAME + " ", "Lembro.sid", "xlembro.sid", "x"]),
+              st.text(st.characters(max_codepoint=255), max_size=30)),
+    st.tuples(st.just("raw"), st.binary(max_size=60)),
+)
+SEPARATORS = st.sampled_from(["; ", ";", ", ", " ", "", "\t;"])
+
+
+def render(part, cookies):
+    kind = part[0]
+    if kind == "issued":
+        return f"{NAME}={cookies[part[1]]}"
+    if kind == "mutated":
+        return f"{NAME}={mutate(cookies[part[1]], part[2], part[3])}"
+    if kind == "quoted":
+        return f'{NAME}="{cookies[part[1]]}"'
+    if kind == "pair":
+        return f"{part[1]}={part[2]}"
+    return part[1].decode("latin-1")
+
+
+@pytest.mark.parametrize("secret", [None, SECRET])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(st.tuples(PART, SEPARATORS), max_size=6))
+def test_arbitrary_cookie_headers_never_fail_nor_load_a_session_they_do_not_name(secret, parts):
+    middleware = FUZZ_APPS[secret]
+    cookies = ISSUED[secret]
+    header = "".join(render(part, cookies) + separator for part, separator in parts)
+    request = Request.blank("/")
+    request.environ["HTTP_COOKIE"] = header
+    response = request.get_response(middleware)
+    assert response.status_int == 200
+    owner = response.text
+    if owner != "-":  # a session loaded: the header holds exactly one cookie of our name, the one issued for it
+        ours = [value for name, value in parse_cookie(header) if name == NAME.encode()]
+        assert len(ours) == 1
+        assert ours[0].decode("latin-1") == cookies[int(owner)]
+    assert len(middleware.store) == 3  # no session was created, destroyed or touched away
+
+
+FUZZ_APPS = {secret: LembroMiddleware(owner_app, interval=None, secret=secret) for secret in (None, SECRET)}
+ISSUED = {secret: issued_cookies(app) for secret, app in FUZZ_APPS.items()}
+
+
+@pytest.mark.parametrize("secret", [None, SECRET])
+def test_each_issued_cookie_alone_loads_its_own_session(secret):
+    """The fuzz oracle is not vacuous: a single exact cookie does load its session."""
+    for i, cookie in enumerate(ISSUED[secret]):
+        request = Request.blank("/")
+        request.environ["HTTP_COOKIE"] = f"other=1; {NAME}={cookie}"
+        assert request.get_response(FUZZ_APPS[secret]).text == str(i)
