@@ -1,30 +1,49 @@
 """Soak: a real waitress server on 127.0.0.1, returning clients and a flood of one-shot clients, small cap.
 
+The server runs in its own process; its RSS is sampled from /proc during the run.
+
 CI runs 10 seconds. The long version (say, ten minutes) with its figures printed::
 
     LEMBRO_SOAK_SECONDS=600 python -m pytest -m soak -s
 """
 
+import json
 import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
-from lembro_wsgi import LembroMiddleware
-from tests.servers import browser, serve
-from tests.wsgi_apps import session_app
+from tests.servers import browser
 
 SECONDS = float(os.environ.get("LEMBRO_SOAK_SECONDS", "10"))
 MAX_REQUESTS = int(SECONDS * 2000)  # a bound on every loop, whatever the machine's speed
 RETURNING, FLOODERS, CAP = 20, 2, 64 * 1024
 
 
-def rss_bytes():
-    with open("/proc/self/statm") as statm:
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@contextmanager
+def server_process(cap):
+    """The server in a process of its own, so its RSS is the server's alone, not the clients'."""
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen([sys.executable, "-m", "tests.soak_server", str(cap)], cwd=root,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(process.stdout.readline())
+        yield process.pid, f"http://127.0.0.1:{port}"
+    finally:
+        process.kill()
+        process.wait(10)
 
 
 def slope_per_minute(samples):
@@ -40,7 +59,6 @@ def slope_per_minute(samples):
 @pytest.mark.soak
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="RSS is read from /proc (Linux)")
 def test_soak_returning_clients_keep_their_data_through_a_flood_and_memory_stays_flat():
-    middleware = LembroMiddleware(session_app, max_size=CAP, interval=1)
     deadline = time.monotonic() + SECONDS
     counts = {"requests": 0, "flood": 0}
     errors, lost, samples = [], [], []
@@ -75,24 +93,24 @@ def test_soak_returning_clients_keep_their_data_through_a_flood_and_memory_stays
         while time.monotonic() < deadline and get(plain, f"{base}/inc") is not None:
             counts["flood"] += 1
 
-    def sampler():
+    def sampler(pid):
         start = time.monotonic()
         while time.monotonic() < deadline:
-            samples.append((time.monotonic() - start, rss_bytes()))
+            samples.append((time.monotonic() - start, rss_bytes(pid)))
             time.sleep(0.2)
 
-    with serve(middleware, threads=4) as base:
+    with server_process(CAP) as (pid, base):
         threads = [threading.Thread(target=returning_client, args=(base,)) for _ in range(RETURNING)]
         threads += [threading.Thread(target=flooder, args=(base,)) for _ in range(FLOODERS)]
-        threads.append(threading.Thread(target=sampler))
+        threads.append(threading.Thread(target=sampler, args=(pid,)))
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(SECONDS + 30)
-    stats = middleware.store.stats()
+        with urllib.request.urlopen(f"{base}/__stats", timeout=10) as response:
+            stats = json.load(response)
     after_warmup = samples[len(samples) * 2 // 5:]
     slope = slope_per_minute(after_warmup)
-    growth = (after_warmup[-1][1] - after_warmup[0][1]) / 2**20
     print(
         f"\nsoak: {SECONDS:.0f} s, {counts['requests']} requests ({counts['flood']} one-shot), "
         f"{RETURNING} returning clients, {stats['evictions']} evictions; "
