@@ -19,7 +19,11 @@ setup(
     extras_require={
         "pyramid": ["pyramid>=2"],
         "bottle": ["bottle>=0.12"],
-        "test": ["pytest>=7", "WebTest>=3", "hypothesis>=6", "ruff", "pyramid>=2", "pyramid_beaker", "waitress", "bottle>=0.12"],
+        "redis": ["redis>=4"],
+        "test": [
+            "pytest>=7", "WebTest>=3", "hypothesis>=6", "ruff", "pyramid>=2", "pyramid_beaker", "waitress",
+            "bottle>=0.12", "redis>=4",
+        ],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Callable
+from urllib.parse import urlsplit, urlunsplit
 
 from beaker.cache import clsmap
 
@@ -50,6 +51,30 @@ def _beaker_lock(manager: Any, write: bool, replace: bool = False) -> Iterator[N
             manager.release_read_lock()
 
 
+class BackendUnavailable(RuntimeError):
+    """The session backend (Redis, memcached, ...) could not be reached; the original error is chained.
+
+    The message names the backend type and its URL with any password masked.
+    Turn it into a 503 page with your framework's error handling.
+    """
+
+
+def mask_url(url: object) -> str:
+    """``url`` as safe to show: any password replaced by ``***``; a client object by its type."""
+    if not isinstance(url, str):
+        return f"<{type(url).__name__}>"
+    parts = urlsplit(url)
+    try:
+        password = parts.password
+    except ValueError:
+        password = None
+    if not password:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` says the backend could not be reached (as opposed to a record that does not load)."""
     return isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in _CLIENT_MODULES
@@ -73,6 +98,7 @@ class SessionBackend:
     def __init__(self, type: str | None = None, store: LembroStore | None = None,
                  timeout: float | None = 1800, **options: Any) -> None:
         self.timeout = timeout
+        self.type = type
         self.lembro = type in (None, "lembro")
         if self.lembro:
             if store is None:
@@ -90,6 +116,23 @@ class SessionBackend:
     def _manager(self, sid: str) -> Any:
         return self.namespace_class(sid, **self.options)
 
+    @contextmanager
+    def _reaching(self) -> Iterator[None]:
+        """Turns a backend's connection errors into ``BackendUnavailable``, logged at ERROR."""
+        try:
+            yield
+        except BackendUnavailable:
+            raise
+        except Exception as exc:
+            if self.lembro or not is_unavailable(exc):
+                raise
+            where = mask_url(self.options.get("url", self.options.get("data_dir", "")))
+            error = BackendUnavailable(
+                f"session backend {self.type!r} at {where} is unavailable ({type(exc).__module__}.{type(exc).__name__})"
+            )
+            log.error("lembro_wsgi: %s", error)
+            raise error from exc
+
     def _locked(self, manager: Any, write: bool, replace: bool = False) -> AbstractContextManager:
         """Beaker's lock protocol for backends that need it; each lembro call is one atomic store call."""
         return _NO_LOCK if self.lembro else _beaker_lock(manager, write, replace)
@@ -102,13 +145,13 @@ class SessionBackend:
         """
         manager = self._manager(sid)
         try:
-            with self._locked(manager, write=False):
+            with self._reaching(), self._locked(manager, write=False):
                 record = manager[KEY]
         except KeyError:
             return None
-        except Exception as exc:
-            if is_unavailable(exc):
-                raise
+        except BackendUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever unpickling raises, the record is unusable
             record = exc
         if not _is_record(record):
             reason = f"{type(record).__name__}: {record}" if isinstance(record, Exception) else "not a session record"
@@ -129,7 +172,7 @@ class SessionBackend:
     def save(self, sid: str, record: Record) -> None:
         """Store ``record`` under ``sid`` unconditionally: for ids that were never stored."""
         manager = self._manager(sid)
-        with self._locked(manager, write=True):
+        with self._reaching(), self._locked(manager, write=True):
             manager[KEY] = record
 
     def replace(self, sid: str, record: Record) -> bool:
@@ -137,7 +180,7 @@ class SessionBackend:
         manager = self._manager(sid)
         if self.lembro:
             return manager.replace(KEY, record)
-        with self._locked(manager, write=True):
+        with self._reaching(), self._locked(manager, write=True):
             if KEY not in manager:
                 return False
             manager[KEY] = record
@@ -172,7 +215,7 @@ class SessionBackend:
     def destroy(self, sid: str) -> None:
         """Remove ``sid``; a record that does not load is removed too (Beaker's file is replaced unread)."""
         manager = self._manager(sid)
-        with self._locked(manager, write=True, replace=True):
+        with self._reaching(), self._locked(manager, write=True, replace=True):
             try:
                 del manager[KEY]
             except KeyError:

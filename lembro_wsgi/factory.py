@@ -15,7 +15,7 @@ from typing import Any
 
 from .backend import SessionBackend
 from .cookie import SessionCookie
-from .options import parse_seconds
+from .options import UNSET, Unset, parse_seconds
 from .session import Session
 from .store import LembroStore
 
@@ -23,17 +23,19 @@ from .store import LembroStore
 class SessionFactory:
     """Cookie rules, backend and store for one configuration; bad options raise ValueError naming them.
 
-    ``interval``, ``max_size`` and ``max_sessions`` configure the store built
-    here unless ``store`` shares one; ``type`` picks another Beaker backend,
-    whose own options come as keywords.
+    ``interval`` (default 60), ``max_size`` (default ``'1M'``) and
+    ``max_sessions`` (default ``None``) configure the store built here; they
+    are refused, even at their default values, beside ``store`` (which has
+    its own) or ``type`` (another backend bounds its own memory). ``type``
+    picks another Beaker backend, whose own options come as keywords.
     """
 
     def __init__(
         self,
         *,
-        interval: float | str | None = 60,
-        max_size: int | str = "1M",
-        max_sessions: int | str | None = None,
+        interval: float | str | None | Unset = UNSET,
+        max_size: int | str | Unset = UNSET,
+        max_sessions: int | str | None | Unset = UNSET,
         timeout: float | str | None = 1800,
         cookie_name: str = "lembro.sid",
         secret: str | bytes | list[str | bytes] | None = None,
@@ -56,8 +58,16 @@ class SessionFactory:
         if lembro and backend_options:
             name = next(iter(backend_options))
             raise ValueError(f"{name}: not a lembro option (backend options need type=, e.g. 'file')")
+        given = {"interval": interval, "max_size": max_size, "max_sessions": max_sessions}
+        store_options = {name: value for name, value in given.items() if value is not UNSET}
+        if store_options and not (lembro and store is None):
+            name = next(iter(store_options))
+            where = f"type={type!r} bounds its own memory" if not lembro else "the store= given has its own"
+            raise ValueError(f"{name}: a lembro store option, refused here: {where} (got {store_options[name]!r})")
+        if not lembro and store is not None:
+            raise ValueError(f"store: a LembroStore means nothing with type={type!r}")
         if lembro and store is None:
-            store = LembroStore(interval=interval, max_size=max_size, max_sessions=max_sessions, timeout=lifetime)
+            store = LembroStore(**store_options, timeout=lifetime)
         self.store = store if lembro else None
         self.backend = SessionBackend(type, self.store, lifetime, **backend_options)
         self.session_class = session_class

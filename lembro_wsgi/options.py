@@ -12,6 +12,7 @@ raises a ``ValueError`` naming the option and the value it refused::
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 
@@ -20,6 +21,15 @@ _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _NONE = frozenset({"none", "null", ""})
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
+
+
+class Unset(enum.Enum):
+    """The default of an option that must tell "not given" from "given its default value"."""
+
+    UNSET = "unset"
+
+
+UNSET = Unset.UNSET
 
 
 def _fail(option: str, value: object, expected: str) -> ValueError:

@@ -58,3 +58,22 @@ def run_threads(worker, count=8):
     for thread in threads:
         thread.join()
     return errors
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """One real redis-server for the session's tests (see tests/redis_server.py)."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer.start_or_skip()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """The shared server's URL, emptied before each test."""
+    import redis
+
+    redis.Redis.from_url(redis_server.url).flushdb()
+    return redis_server.url
