@@ -22,7 +22,7 @@ setup(
         "redis": ["redis>=4"],
         "test": [
             "pytest>=7", "WebTest>=3", "hypothesis>=6", "ruff", "pyramid>=2", "pyramid_beaker", "waitress",
-            "bottle>=0.12", "redis>=4",
+            "bottle>=0.12", "redis>=4", "flask>=2.3",
         ],
     },
     classifiers=[

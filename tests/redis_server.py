@@ -23,27 +23,28 @@ def free_port():
 class RedisServer:
     """One redis-server process; ``restart()`` brings it back on the same port, empty."""
 
-    def __init__(self, binary, port):
-        self.binary, self.port = binary, port
-        self.url = f"redis://127.0.0.1:{port}/0"
+    def __init__(self, binary, port, password=None):
+        self.binary, self.port, self.password = binary, port, password
+        self.url = f"redis://{f':{password}@' if password else ''}127.0.0.1:{port}/0"
         self.process = None
 
     @classmethod
-    def start_or_skip(cls):
+    def start_or_skip(cls, password=None):
         binary = shutil.which("redis-server")
         if binary is None:
             reason = "redis-server is not installed (Debian: apt-get install -y redis-server)"
             if os.environ.get("CI") == "true":
                 pytest.fail(f"{reason}; CI must install it (.ci/run does)")
             pytest.skip(reason)
-        server = cls(binary, free_port())
+        server = cls(binary, free_port(), password)
         server.restart()
         return server
 
     def restart(self):
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--protected-mode", "yes", "--loglevel", "warning"],
+             "--protected-mode", "yes", "--loglevel", "warning",
+             *(["--requirepass", self.password] if self.password else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
@@ -51,7 +52,7 @@ class RedisServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
                     conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
+                    if conn.recv(64).startswith((b"+PONG", b"-NOAUTH")):  # up, with or without a password
                         return
             except OSError:
                 time.sleep(0.02)

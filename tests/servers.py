@@ -2,12 +2,19 @@
 
     with serve(app) as base_url:      # 'http://127.0.0.1:PORT'
         urllib.request.urlopen(base_url + '/inc')
+
+    with server_process({"type": "ext:redis", "url": url}) as (pid, base_url):
+        ...                           # tests/app_server.py in a process of its own
 """
 
 import http.cookiejar
+import json
+import subprocess
+import sys
 import threading
 import urllib.request
 from contextlib import contextmanager
+from pathlib import Path
 
 from waitress import wasyncore
 from waitress.server import create_server
@@ -36,3 +43,18 @@ def serve(app, threads=4):
 def browser():
     """A urllib opener that keeps cookies, like one browser."""
     return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+
+@contextmanager
+def server_process(options):
+    """tests/app_server.py with these middleware options, in its own process; yields (pid, base URL)."""
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen([sys.executable, "-m", "tests.app_server", json.dumps(options)], cwd=root,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(process.stdout.readline())
+        yield process.pid, f"http://127.0.0.1:{port}"
+    finally:
+        process.kill()
+        process.wait(10)
+        process.stdout.close()

@@ -9,18 +9,14 @@ CI runs 10 seconds. The long version (say, ten minutes) with its figures printed
 
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
-from tests.servers import browser
+from tests.servers import browser, server_process
 
 SECONDS = float(os.environ.get("LEMBRO_SOAK_SECONDS", "10"))
 MAX_REQUESTS = int(SECONDS * 2000)  # a bound on every loop, whatever the machine's speed
@@ -30,20 +26,6 @@ RETURNING, FLOODERS, CAP = 20, 2, 64 * 1024
 def rss_bytes(pid):
     with open(f"/proc/{pid}/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-@contextmanager
-def server_process(cap):
-    """The server in a process of its own, so its RSS is the server's alone, not the clients'."""
-    root = Path(__file__).resolve().parent.parent
-    process = subprocess.Popen([sys.executable, "-m", "tests.soak_server", str(cap)], cwd=root,
-                               stdout=subprocess.PIPE, text=True)
-    try:
-        port = int(process.stdout.readline())
-        yield process.pid, f"http://127.0.0.1:{port}"
-    finally:
-        process.kill()
-        process.wait(10)
 
 
 def slope_per_minute(samples):
@@ -99,7 +81,7 @@ def test_soak_returning_clients_keep_their_data_through_a_flood_and_memory_stays
             samples.append((time.monotonic() - start, rss_bytes(pid)))
             time.sleep(0.2)
 
-    with server_process(CAP) as (pid, base):
+    with server_process({"max_size": CAP, "interval": 1}) as (pid, base):
         threads = [threading.Thread(target=returning_client, args=(base,)) for _ in range(RETURNING)]
         threads += [threading.Thread(target=flooder, args=(base,)) for _ in range(FLOODERS)]
         threads.append(threading.Thread(target=sampler, args=(pid,)))

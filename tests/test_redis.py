@@ -1,0 +1,158 @@
+"""Outgrowing one process: two workers on one real Redis, restarts, TTLs, refused options, Redis going down."""
+
+import logging
+import urllib.request
+
+import pytest
+import redis
+import webtest
+from pyramid.config import Configurator
+from pyramid.response import Response
+
+from lembro_wsgi import BackendUnavailable, LembroMiddleware
+from lembro_wsgi.bottle import LembroPlugin
+from lembro_wsgi.pyramid import LembroSessionFactory
+from tests.redis_server import RedisServer
+from tests.servers import server_process
+from tests.wsgi_apps import session_app
+
+
+def visit(base, cookie):
+    """GET /inc on one worker with the browser's cookie; returns (count, cookie now held)."""
+    request = urllib.request.Request(f"{base}/inc", headers={"Cookie": f"lembro.sid={cookie}"} if cookie else {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        sent = response.headers.get("Set-Cookie")
+        count = int(response.read().split()[1])
+    return count, sent.split(";")[0].split("=", 1)[1] if sent else cookie
+
+
+def alternate(first, second, rounds=3):
+    """One browser going back and forth between two workers; the counts it sees."""
+    cookie, counts = None, []
+    for _ in range(rounds):
+        for base in (first, second):
+            count, cookie = visit(base, cookie)
+            counts.append(count)
+    return counts, cookie
+
+
+def test_two_worker_processes_on_one_redis_share_one_session(redis_url):
+    options = {"type": "ext:redis", "url": redis_url}
+    with server_process(options) as (_, first), server_process(options) as (_, second):
+        counts, cookie = alternate(first, second)
+    assert counts == [1, 2, 3, 4, 5, 6]
+    with server_process(options) as (_, restarted):  # a new app instance: sessions survive it
+        assert visit(restarted, cookie)[0] == 7
+
+
+def test_two_worker_processes_on_lembro_each_keep_their_own_sessions():
+    """The README's single-process caveat, shown: a browser bouncing between two workers keeps starting over."""
+    with server_process({}) as (_, first), server_process({}) as (_, second):
+        counts, _ = alternate(first, second)
+    assert counts == [1] * 6
+
+
+def test_redis_keys_carry_the_session_timeout_as_their_ttl(redis_url):
+    app = webtest.TestApp(LembroMiddleware(session_app, type="ext:redis", url=redis_url, timeout=600))
+    sid = app.get("/inc").text.split()[0]
+    client = redis.Redis.from_url(redis_url)
+    keys = client.keys(f"*{sid}*")
+    assert len(keys) == 1
+    assert 590 <= client.ttl(keys[0]) <= 600
+
+
+@pytest.mark.parametrize("option, value", [("max_size", "1M"), ("interval", 60), ("max_sessions", None),
+                                           ("max_size", "4M"), ("interval", 10)])
+@pytest.mark.parametrize("build", ["middleware", "pyramid", "bottle"])
+def test_lembro_store_options_are_refused_beside_another_backend(redis_url, build, option, value):
+    """Even at their default values: "not given" and "given" differ."""
+    options = {"type": "ext:redis", "url": redis_url, option: value}
+    constructors = {
+        "middleware": lambda: LembroMiddleware(session_app, **options),
+        "pyramid": lambda: LembroSessionFactory(**options),
+        "bottle": lambda: LembroPlugin(**options),
+    }
+    with pytest.raises(ValueError, match=f"^{option}: "):
+        constructors[build]()
+
+
+def test_store_options_are_refused_beside_a_store_too():
+    from lembro_wsgi import LembroStore
+
+    with LembroStore(interval=None) as store, pytest.raises(ValueError, match="^max_size: "):
+        LembroMiddleware(session_app, store=store, max_size="1M")
+
+
+@pytest.fixture
+def own_redis():
+    """A redis-server of this test's own, with a password, to stop and start again."""
+    server = RedisServer.start_or_skip(password="s3cret-pass")
+    yield server
+    server.stop()
+
+
+def test_redis_down_is_a_clear_error_and_the_next_request_after_it_returns_works(own_redis, caplog):
+    assert "s3cret-pass" in own_redis.url
+    app = webtest.TestApp(LembroMiddleware(session_app, type="ext:redis", url=own_redis.url))
+    assert app.get("/inc").text.split()[1] == "1"
+    assert app.get("/inc").text.split()[1] == "2"
+    own_redis.stop()
+    with caplog.at_level(logging.ERROR, logger="lembro_wsgi"), pytest.raises(BackendUnavailable) as caught:
+        app.get("/inc")
+    message = str(caught.value)
+    assert "ext:redis" in message and f"127.0.0.1:{own_redis.port}" in message
+    assert "s3cret-pass" not in message and ":***@" in message
+    assert isinstance(caught.value, RuntimeError)
+    assert isinstance(caught.value.__cause__, redis.exceptions.ConnectionError)
+    assert any(r.levelno == logging.ERROR and "unavailable" in r.getMessage() for r in caplog.records)
+    assert "s3cret-pass" not in caplog.text
+    own_redis.restart()  # empty: no persistence
+    assert app.get("/inc").text.split()[1] == "1"  # works again, no restart of the app
+    assert app.get("/inc").text.split()[1] == "2"
+
+
+def test_pyramid_exception_view_turns_redis_down_into_a_503(own_redis):
+    """The README's recipe: an exception view for BackendUnavailable."""
+    config = Configurator()
+    config.set_session_factory(LembroSessionFactory(type="ext:redis", url=own_redis.url))
+
+    def count(request):
+        request.session["n"] = request.session.get("n", 0) + 1
+        return Response(str(request.session["n"]))
+
+    def unavailable(exc, request):
+        return Response("sessions are down, try again shortly", status=503)
+
+    config.add_route("count", "/")
+    config.add_view(count, route_name="count")
+    config.add_exception_view(unavailable, context=BackendUnavailable)
+    app = webtest.TestApp(config.make_wsgi_app())
+    assert app.get("/").text == "1"
+    own_redis.stop()
+    assert app.get("/", status=503).text.startswith("sessions are down")
+    own_redis.restart()
+    assert app.get("/").text == "1"
+
+
+def test_flask_errorhandler_turns_redis_down_into_a_503(own_redis):
+    """The README's recipe for Flask behind LembroMiddleware: an error handler for BackendUnavailable."""
+    flask = pytest.importorskip("flask")
+    app = flask.Flask(__name__)
+
+    @app.route("/")
+    def count():
+        session = flask.request.environ["lembro.session"]
+        session["n"] = session.get("n", 0) + 1
+        return str(session["n"])
+
+    @app.errorhandler(BackendUnavailable)
+    def unavailable(exc):
+        return "sessions are down, try again shortly", 503
+
+    app.wsgi_app = LembroMiddleware(app.wsgi_app, type="ext:redis", url=own_redis.url)
+    client = webtest.TestApp(app)
+    assert client.get("/").text == "1"
+    own_redis.stop()
+    assert client.get("/", status=503).text.startswith("sessions are down")
+    own_redis.restart()
+    assert client.get("/").text == "1"
