@@ -211,7 +211,7 @@ def test_a_session_that_no_longer_unpickles_is_no_session(site, caplog):
         pickle.loads(pickle.dumps(module.Cart()))
         del module.Cart  # a deploy renamed the class
         with caplog.at_level(logging.WARNING, logger="lembro_wsgi"):
-            (sid, n, _), _ = app.get("/logout", cookie)
+            (sid, _, _), _ = app.get("/logout", cookie)
         assert sid != cookie
         assert any(cookie[:6] in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
         assert app.get("/", cookie)[0][0] != cookie
