@@ -156,3 +156,19 @@ def test_flask_errorhandler_turns_redis_down_into_a_503(own_redis):
     assert client.get("/", status=503).text.startswith("sessions are down")
     own_redis.restart()
     assert client.get("/").text == "1"
+
+
+def test_pyramid_ini_settings_switch_to_redis(redis_url):
+    """`lembro.type = ext:redis` and `lembro.url` in the ini file: the README's one-line switch."""
+    config = Configurator(settings={"lembro.type": "ext:redis", "lembro.url": redis_url, "lembro.timeout": "600"})
+    config.include("lembro_wsgi.pyramid")
+
+    def count(request):
+        request.session["n"] = request.session.get("n", 0) + 1
+        return Response(str(request.session["n"]))
+
+    config.add_route("count", "/")
+    config.add_view(count, route_name="count")
+    app = webtest.TestApp(config.make_wsgi_app())
+    assert [app.get("/").text for _ in range(3)] == ["1", "2", "3"]
+    assert redis.Redis.from_url(redis_url).dbsize() == 1
