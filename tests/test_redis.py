@@ -17,6 +17,18 @@ from tests.servers import server_process
 from tests.wsgi_apps import session_app
 
 
+def counting_pyramid_app(config):
+    """A Pyramid app whose / counts visits in request.session, under WebTest."""
+
+    def count(request):
+        request.session["n"] = request.session.get("n", 0) + 1
+        return Response(str(request.session["n"]))
+
+    config.add_route("count", "/")
+    config.add_view(count, route_name="count")
+    return webtest.TestApp(config.make_wsgi_app())
+
+
 def visit(base, cookie):
     """GET /inc on one worker with the browser's cookie; returns (count, cookie now held)."""
     request = urllib.request.Request(f"{base}/inc", headers={"Cookie": f"lembro.sid={cookie}"} if cookie else {})
@@ -116,17 +128,11 @@ def test_pyramid_exception_view_turns_redis_down_into_a_503(own_redis):
     config = Configurator()
     config.set_session_factory(LembroSessionFactory(type="ext:redis", url=own_redis.url))
 
-    def count(request):
-        request.session["n"] = request.session.get("n", 0) + 1
-        return Response(str(request.session["n"]))
-
     def unavailable(exc, request):
         return Response("sessions are down, try again shortly", status=503)
 
-    config.add_route("count", "/")
-    config.add_view(count, route_name="count")
     config.add_exception_view(unavailable, context=BackendUnavailable)
-    app = webtest.TestApp(config.make_wsgi_app())
+    app = counting_pyramid_app(config)
     assert app.get("/").text == "1"
     own_redis.stop()
     assert app.get("/", status=503).text.startswith("sessions are down")
@@ -162,13 +168,6 @@ def test_pyramid_ini_settings_switch_to_redis(redis_url):
     """`lembro.type = ext:redis` and `lembro.url` in the ini file: the README's one-line switch."""
     config = Configurator(settings={"lembro.type": "ext:redis", "lembro.url": redis_url, "lembro.timeout": "600"})
     config.include("lembro_wsgi.pyramid")
-
-    def count(request):
-        request.session["n"] = request.session.get("n", 0) + 1
-        return Response(str(request.session["n"]))
-
-    config.add_route("count", "/")
-    config.add_view(count, route_name="count")
-    app = webtest.TestApp(config.make_wsgi_app())
+    app = counting_pyramid_app(config)
     assert [app.get("/").text for _ in range(3)] == ["1", "2", "3"]
     assert redis.Redis.from_url(redis_url).dbsize() == 1
