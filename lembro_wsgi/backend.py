@@ -14,6 +14,7 @@ session id, key ``'session'``), the same layout Beaker's own sessions use::
 from __future__ import annotations
 
 import logging
+import pickle
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -21,6 +22,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from beaker.cache import clsmap
+from beaker.ext.redisnm import RedisNamespaceManager
 
 from .namespace import LembroNamespaceManager
 from .store import LembroStore, short_id
@@ -78,6 +80,11 @@ def mask_url(url: object) -> str:
 def is_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` says the backend could not be reached (as opposed to a record that does not load)."""
     return isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in _CLIENT_MODULES
+
+
+def _redis_key(manager: Any) -> str:
+    """The Redis key Beaker's manager keeps the session under (Beaker's own key format)."""
+    return manager._format_key(KEY)
 
 
 def _is_record(value: object) -> bool:
@@ -176,30 +183,77 @@ class SessionBackend:
             manager[KEY] = record
 
     def replace(self, sid: str, record: Record) -> bool:
-        """Rewrite ``sid`` only while it is still there; returns whether it was written."""
+        """Rewrite ``sid`` only while it is still live; returns whether it was written.
+
+        lembro and Redis do it in one atomic step (the store's lock; ``SET XX``);
+        other backends check, under Beaker's write lock, that the record is
+        still there and not idle past the timeout, right before the rewrite.
+        """
         manager = self._manager(sid)
         if self.lembro:
             return manager.replace(KEY, record)
-        with self._reaching(), self._locked(manager, write=True):
-            if KEY not in manager:
-                return False
-            manager[KEY] = record
-            return True
+        with self._reaching():
+            if isinstance(manager, RedisNamespaceManager):
+                ttl = None if self.timeout is None else int(self.timeout)
+                return bool(manager.client.set(_redis_key(manager), pickle.dumps(record), ex=ttl, xx=True))
+            return self._under_write_lock(manager, self._rewrite, record)
 
     def move(self, old: str, new: str, record: Record) -> bool:
-        """Store ``record`` under ``new`` and destroy ``old``, only while ``old`` is there.
+        """Store ``record`` under ``new`` and destroy ``old``, only while ``old`` is live.
 
         ``old`` is destroyed after ``new`` is stored, so a refused write
-        (``SessionTooLarge``) keeps it; in lembro it is one atomic step that
-        also keeps the session's eviction tier.
+        (``SessionTooLarge``) keeps it; if ``old`` turns out to be gone (a
+        logout meanwhile), ``new`` is destroyed again. In lembro it is one
+        atomic step that also keeps the session's eviction tier.
         """
         if self.lembro:
             return self._manager(old).move(KEY, record, new)
-        if not self.exists(old):
-            return False
         self.save(new, record)
-        self.destroy(old)
+        if self._take(old):
+            return True
+        self.destroy(new)
+        return False
+
+    def _take(self, sid: str) -> bool:
+        """Destroy ``sid`` and say whether it was live: the test-and-delete that makes ``move`` conditional."""
+        manager = self._manager(sid)
+        with self._reaching():
+            if isinstance(manager, RedisNamespaceManager):
+                return manager.client.delete(_redis_key(manager)) == 1
+            return self._under_write_lock(manager, self._remove_live)
+
+    def _under_write_lock(self, manager: Any, action: Callable[..., bool], *args: Any) -> bool:
+        """``action(manager, *args)`` under Beaker's write lock; a record that no longer opens is not live."""
+        try:
+            with self._locked(manager, write=True):
+                return action(manager, *args)
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise
+            return False
+
+    def _live(self, manager: Any) -> bool:
+        """Whether the locked manager holds a live record (present, loadable, not idle past the timeout)."""
+        try:
+            current = manager[KEY]
+        except KeyError:
+            return False
+        if _is_record(current) and (self.timeout is None or time.time() - current["accessed"] <= self.timeout):
+            return True
+        del manager[KEY]
+        return False
+
+    def _rewrite(self, manager: Any, record: Record) -> bool:
+        if not self._live(manager):
+            return False
+        manager[KEY] = record
         return True
+
+    def _remove_live(self, manager: Any) -> bool:
+        live = self._live(manager)
+        if live:
+            del manager[KEY]
+        return live
 
     def touch(self, sid: str, record: Callable[[], Record]) -> bool:
         """Restart the idle timer of a live session; returns whether it was there.

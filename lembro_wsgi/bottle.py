@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Iterator
 from typing import Any, Callable
 
 import bottle
@@ -55,15 +56,36 @@ class LembroPlugin:
             try:
                 body = callback(*args, **kwargs)
             except bottle.HTTPResponse as response:  # redirect() and abort() raise: the session still counts
-                self._close(session, response)
+                self._send_cookie(session, response)
+                session.finish()
                 raise
+            if hasattr(body, "__next__") and not hasattr(body, "read"):  # a generator: it runs as Bottle sends it
+                return self._stream(session, body)
             # A route may return its own response (HTTPResponse, static_file()): it replaces bottle.response.
-            self._close(session, body if isinstance(body, bottle.BaseResponse) else bottle.response)
+            self._send_cookie(session, body if isinstance(body, bottle.BaseResponse) else bottle.response)
+            session.finish()
             return body
 
         return with_session
 
-    def _close(self, session: Any, response: bottle.BaseResponse) -> None:
+    def _stream(self, session: Any, body: Iterator[Any]) -> Iterator[Any]:
+        """A generator route's body: Bottle takes the first chunk before it sends the headers, so the
+        cookie is decided then, and the session finished once the body is done or closed."""
+        try:
+            first = True
+            for chunk in body:
+                if first:
+                    self._send_cookie(session, bottle.response)
+                    first = False
+                yield chunk
+            if first:
+                self._send_cookie(session, bottle.response)
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+            session.finish()
+
+    def _send_cookie(self, session: Any, response: bottle.BaseResponse) -> None:
         for name, value in self.sessions.close(session):
             response.add_header(name, value)
-        session.finish()

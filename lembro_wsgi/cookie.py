@@ -134,7 +134,7 @@ class SessionCookie:
             return _NO_ID
         try:
             values = [value for name, value in parse_cookie(header) if name == self._bname]
-            if len(values) != 1 or len(values[0]) > _MAX_COOKIE:
+            if len(values) != 1 or len(values[0]) > _MAX_COOKIE or self._named_more_than_once(header):
                 return _NO_ID
             value = values[0].decode("ascii")
         except Exception:  # noqa: BLE001 - a header we cannot parse is no session, never a 500
@@ -142,6 +142,12 @@ class SessionCookie:
         if self._signer is None:
             return (value, False) if is_session_id(value) else _NO_ID
         return self._signer.unsign(value)
+
+    def _named_more_than_once(self, header: str) -> bool:
+        """Counts our name in every ``;``/``,``-separated part, whatever quotes say: a quoted value of a
+        tossed cookie (``q="; lembro.sid=X; z="``) must not hide a second session cookie from the parser."""
+        parts = header.replace(",", ";").split(";")
+        return sum(part.partition("=")[0].strip() == self.name for part in parts) > 1
 
     def value(self, sid: str) -> str:
         """What the cookie holds for ``sid``: the id itself, or the id signed."""

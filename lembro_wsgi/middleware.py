@@ -55,11 +55,11 @@ class LembroMiddleware:
         if isinstance(app_iter, (list, tuple)):  # the app has finished: hand the body on as it is
             session.finish()
             return app_iter
-        return _FinishAfterBody(app_iter, session.finish)
+        return FinishAfterBody(app_iter, session.finish)
 
 
-class _FinishAfterBody:
-    """Passes the body through and calls ``close()`` on it, then ``on_close``."""
+class FinishAfterBody:
+    """Passes the body through and calls ``close()`` on it, then ``on_close`` (the session's ``finish()``)."""
 
     def __init__(self, app_iter: Iterable[bytes], on_close: Callable[[], None]) -> None:
         self._app_iter = app_iter

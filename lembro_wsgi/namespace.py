@@ -21,7 +21,6 @@ import weakref
 from typing import Any
 
 from beaker.container import NamespaceManager
-from beaker.synchronization import NameLock
 
 from .options import parse_seconds
 from .registry import get_store
@@ -62,6 +61,25 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_fresh_locks_after_fork)
 
 
+class CreationLock:
+    """Beaker's creation-lock interface (``acquire(wait)``, ``release()``) over a lock from this module's table.
+
+    Beaker's own ``NameLock`` registry is not reset after fork(), so a child
+    could wait forever on its guard; this table is.
+    """
+
+    __slots__ = ("lock",)
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock  # held here, so the table keeps it while anyone can still release it
+
+    def acquire(self, wait: bool = True) -> bool:
+        return self.lock.acquire(blocking=wait)
+
+    def release(self) -> None:
+        self.lock.release()
+
+
 class LembroNamespaceManager(NamespaceManager):
     """A Beaker namespace kept in a shared, bounded LembroStore.
 
@@ -96,9 +114,9 @@ class LembroNamespaceManager(NamespaceManager):
     def _sid(self, key: Any) -> tuple:
         return (self.namespace, key)
 
-    def get_creation_lock(self, key: Any) -> NameLock:
-        """Per key and process: ``'k'`` and ``b'k'`` share it, and a child never waits on a parent's."""
-        return NameLock(identifier=f"lembro/funclock/{os.getpid()}/{self.namespace}/{lock_key(key)}", reentrant=True)
+    def get_creation_lock(self, key: Any) -> CreationLock:
+        """Per key: ``'k'`` and ``b'k'`` share it, and a child after fork never waits on a parent's."""
+        return CreationLock(access_lock(f"lembro/funclock/{self.namespace}/{lock_key(key)}"))
 
     def acquire_read_lock(self) -> None:
         """Reads and writes of one namespace share one reentrant lock: each holds it for a dict lookup."""

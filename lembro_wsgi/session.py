@@ -149,6 +149,7 @@ class Session(MutableMapping):
         self._destroy_stored()
         self._start_fresh()
         self._dirty = False
+        self._gone = False  # a brand-new id: nothing of the old session can come back through it
 
     def regenerate(self) -> None:
         """Keep the data under a new id (at login); the old id is destroyed once the new one is stored."""
@@ -185,10 +186,8 @@ class Session(MutableMapping):
                 written = self._backend.replace(stored, record)
             else:
                 written = self._backend.move(stored, self._id, record)
-        except SessionTooLarge:  # the store has logged it; what it held is unchanged, so is the client's id
-            if stored is not None:
-                self._id = stored
-            return
+        except SessionTooLarge:  # logged by the store; what it held is unchanged, and so is the client's id.
+            return  # A pending regenerate() stays pending: the next write still goes to the new id.
         if written:
             self._stored = self._id
         else:

@@ -9,12 +9,14 @@ import pickle
 import signal
 import sys
 import threading
+import time
 import types
 
 import bottle
 import pytest
 import webtest
 from beaker.cache import Cache
+from beaker.synchronization import NameLock
 from webob import Request
 
 from lembro_wsgi import LembroMiddleware, LembroNamespaceManager, LembroStore
@@ -132,6 +134,19 @@ def test_a_session_that_expires_while_a_request_runs_is_not_written_back(clock):
     assert len(store) == 0
 
 
+def test_a_file_session_that_expires_while_a_request_runs_is_not_written_back(tmp_path, monkeypatch):
+    """Rule "Logout is final" on type='file': the check before the rewrite also looks at the record's age."""
+    now = [1_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])  # the file backend ages records by wall-clock time
+    middleware = gated_middleware(type="file", data_dir=str(tmp_path), timeout=100)
+    sid = cookie_of(call(middleware, "/inc"))
+    now[0] += 90
+    slow = SlowRequest(middleware, "/slow-read", sid)  # loaded with 10 s to live
+    now[0] += 20                                        # and finishes after the session expired
+    assert cookie_of(slow.finish()) is None
+    assert reply(call(middleware, "/", sid))[1] == 0
+
+
 def test_two_live_requests_last_writer_wins():
     """Plain lost updates between two live requests stay as they are (documented): last writer wins."""
     middleware = gated_middleware(interval=None)
@@ -221,16 +236,21 @@ def test_users_signing_in_in_one_clock_tick_survive_their_own_round(clock):
 # -- 4. Duplicated cookies are no session ------------------------------------------
 
 @pytest.mark.parametrize("secret", [None, NEW_SECRET])
-@pytest.mark.parametrize("order", ["valid-first", "valid-last", "both-valid", "same-twice"])
+@pytest.mark.parametrize("order", ["valid-first", "valid-last", "both-valid", "same-twice", "quoted-toss",
+                                   "quoted-toss-reversed"])
 def test_duplicated_session_cookies_are_no_session(secret, order):
     """Rule "Duplicated cookies are no session", whatever their order or validity."""
     middleware = LembroMiddleware(session_app, interval=None, secret=secret)
     a = cookie_of(call(middleware, "/inc"))
     b = cookie_of(call(middleware, "/inc"))
-    pairs = {"valid-first": (a, "forged"), "valid-last": ("forged", a), "both-valid": (a, b), "same-twice": (a, a)}
+    pairs = {"valid-first": (a, "forged"), "valid-last": ("forged", a), "both-valid": (a, b), "same-twice": (a, a),
+             "quoted-toss": (a, b), "quoted-toss-reversed": (b, a)}
     first, second = pairs[order]
+    # A quoted value of another cookie must not hide the second session cookie from the parser.
+    middle = '; q="; ' if order.startswith("quoted") else "; other=1; "
+    tail = '; z="' if order.startswith("quoted") else ""
     request = Request.blank("/")
-    request.headers["Cookie"] = f"lembro.sid={first}; other=1; lembro.sid={second}"
+    request.headers["Cookie"] = f"lembro.sid={first}{middle}lembro.sid={second}{tail}"
     response = request.get_response(middleware)
     assert response.status_int == 200
     sid, n, _ = reply(response)
@@ -308,6 +328,52 @@ def test_a_refused_write_after_regenerate_keeps_the_old_id_and_data():
     assert reply(app.get("/"))[:2] == (sid, 1)  # and its data
 
 
+def test_a_refused_write_keeps_a_pending_regenerate_so_login_never_fixes_the_old_id():
+    """Rule "Login keeps the user's standing": refused, then written: the write still goes to a new id."""
+    middleware = LembroMiddleware(session_app, interval=None, max_size="8K")
+    app = webtest.TestApp(middleware)
+    pre_login = reply(app.get("/inc"))[0]
+
+    def login(environ, start_response):
+        session = environ["lembro.session"]
+        session.regenerate()
+        session["blob"] = "x" * 20000
+        session.save()  # refused: too large
+        del session["blob"]
+        session["user"] = "victim"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    response = call(LembroMiddleware(login, store=middleware.store), "/", pre_login)
+    new = cookie_of(response)
+    assert new and new != pre_login
+    assert reply(call(middleware, "/", pre_login))[1:] == (0, "-")  # the pre-login id knows nothing
+    assert reply(call(middleware, "/", new))[1:] == (1, "victim")
+
+
+def test_after_a_dropped_write_invalidate_starts_a_session_that_is_stored():
+    """A write dropped because another request logged out does not stop a fresh session being stored."""
+    middleware = gated_middleware(interval=None)
+    sid = cookie_of(call(middleware, "/inc"))
+
+    def relogin(environ, start_response):
+        session = environ["lembro.session"]
+        session.get("n")
+        call(middleware, "/logout", sid)  # another tab logs out meanwhile
+        session["n"] = 5
+        session.save()  # dropped: the session is gone
+        session.invalidate()
+        session["user"] = "bob"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    response = call(LembroMiddleware(relogin, store=middleware.store), "/", sid)
+    fresh = cookie_of(response)
+    assert fresh and fresh != sid
+    assert reply(call(middleware, "/", fresh))[1:] == (0, "bob")
+    assert reply(call(middleware, "/", sid))[1] == 0
+
+
 # -- 7. Rotation re-signs ---------------------------------------------------------------
 
 @pytest.mark.parametrize("path", ["/", "/nothing", "/inc"])
@@ -366,6 +432,27 @@ def test_bottle_routes_returning_their_own_response_keep_the_cookie(tmp_path):
     assert other.get("/whoami").text == "nobody True"
 
 
+def test_bottle_generator_routes_keep_changes_made_while_streaming():
+    """The plugin finishes the session after Bottle has sent a streamed body, as the middleware does."""
+    app = bottle.Bottle()
+    app.install(LembroPlugin(interval=None))
+
+    @app.route("/stream")
+    def stream(session):
+        session["user"] = "ana"
+        yield "first "
+        session["streamed"] = True
+        yield "second"
+
+    @app.route("/whoami")
+    def whoami(session):
+        return f"{session.get('user')} {session.get('streamed')}"
+
+    client = webtest.TestApp(app)
+    assert client.get("/stream").text == "first second"
+    assert client.get("/whoami").text == "ana True"
+
+
 # -- 9 and 10. Beaker Cache: fork and creation locks -----------------------------------------
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only")
@@ -383,9 +470,19 @@ def test_a_cache_built_before_fork_never_waits_on_a_lock_a_parent_thread_held():
         release.wait(10)
         cache.namespace.release_write_lock()
 
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert held.wait(5)
+    def hold_creation():  # a parent thread computing a cached value, inside Beaker's lock registry
+        with NameLock.locks.mutex:
+            lock = cache.namespace.get_creation_lock("n")
+            lock.acquire()
+            held.set()
+            release.wait(10)
+            lock.release()
+
+    threads = [threading.Thread(target=hold), threading.Thread(target=hold_creation)]
+    for thread in threads:
+        held.clear()
+        thread.start()
+        assert held.wait(5)
     pid = os.fork()
     if pid == 0:
         signal.alarm(5)  # a deadlock kills the child: the test then fails on its status
@@ -393,7 +490,8 @@ def test_a_cache_built_before_fork_never_waits_on_a_lock_a_parent_thread_held():
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     release.set()
-    thread.join()
+    for thread in threads:
+        thread.join()
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
 
 

@@ -171,3 +171,36 @@ def test_pyramid_ini_settings_switch_to_redis(redis_url):
     app = counting_pyramid_app(config)
     assert [app.get("/").text for _ in range(3)] == ["1", "2", "3"]
     assert redis.Redis.from_url(redis_url).dbsize() == 1
+
+
+class LogoutWhilePickled:
+    """Pickling this runs a logout: another worker's logout landing right before the rewrite reaches Redis."""
+
+    logout = None
+
+    def __reduce__(self):
+        if LogoutWhilePickled.logout is not None:
+            logout, LogoutWhilePickled.logout = LogoutWhilePickled.logout, None
+            logout()
+        return (LogoutWhilePickled, ())
+
+
+def test_on_redis_the_rewrite_is_atomic_so_a_logout_just_before_it_is_final(redis_url):
+    """Rule "Logout is final" on Redis: SET XX, not a check then a write."""
+    def app(environ, start_response):
+        session, path = environ["lembro.session"], environ["PATH_INFO"]
+        if path == "/login":
+            session["user"], session["hook"] = "ana", LogoutWhilePickled()
+        elif path == "/logout":
+            session.invalidate()
+        user = session.get("user")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [repr(user).encode()]
+
+    client = webtest.TestApp(LembroMiddleware(app, type="ext:redis", url=redis_url))
+    client.get("/login")
+    other_worker = webtest.TestApp(client.app, cookiejar=client.cookiejar)
+    LogoutWhilePickled.logout = lambda: other_worker.get("/logout")
+    assert client.get("/").text == "'ana'"  # read-only: its touch rewrites the record, and the logout lands first
+    assert LogoutWhilePickled.logout is None  # the logout really ran inside the rewrite
+    assert redis.Redis.from_url(redis_url).dbsize() == 0
