@@ -13,19 +13,26 @@ session id, key ``'session'``), the same layout Beaker's own sessions use::
 
 from __future__ import annotations
 
+import inspect
 import logging
+import math
 import pickle
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Callable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from beaker.cache import clsmap
 from beaker.ext.redisnm import RedisNamespaceManager
 
 from .namespace import LembroNamespaceManager
-from .store import LembroStore, short_id
+from .store import LembroStore, SessionTooLarge, short_id
+
+try:
+    import redis.exceptions as redis_errors
+except ImportError:  # the redis extra is not installed: no Redis errors to tell apart
+    redis_errors = None  # type: ignore[assignment]
 
 KEY = "session"
 Record = dict[str, Any]
@@ -35,7 +42,7 @@ log = logging.getLogger("lembro_wsgi")
 _NO_LOCK = nullcontext()
 
 #: Client libraries whose own exceptions mean "backend unreachable or failing", never "bad record".
-_CLIENT_MODULES = frozenset({"redis", "pylibmc", "memcache", "bmemcached", "pymongo", "sqlalchemy"})
+_CLIENT_MODULES = frozenset({"pylibmc", "memcache", "bmemcached", "pymongo", "sqlalchemy"})
 
 
 @contextmanager
@@ -53,6 +60,13 @@ def _beaker_lock(manager: Any, write: bool, replace: bool = False) -> Iterator[N
             manager.release_read_lock()
 
 
+class BackendFull(SessionTooLarge):
+    """The backend refused a write for lack of memory (Redis ``maxmemory`` with ``noeviction``).
+
+    A ``SessionTooLarge``, so it is handled as one: logged, and what was stored stays.
+    """
+
+
 class BackendUnavailable(RuntimeError):
     """The session backend (Redis, memcached, ...) could not be reached; the original error is chained.
 
@@ -62,24 +76,34 @@ class BackendUnavailable(RuntimeError):
 
 
 def mask_url(url: object) -> str:
-    """``url`` as safe to show: any password replaced by ``***``; a client object by its type."""
+    """``url`` as safe to show: a password (``user:pass@`` or ``?password=``) replaced by ``***``."""
     if not isinstance(url, str):
         return f"<{type(url).__name__}>"
     parts = urlsplit(url)
-    try:
-        password = parts.password
-    except ValueError:
-        password = None
-    if not password:
-        return url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user = userinfo.partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    netloc = parts.netloc
+    userinfo, at, host = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.partition(':')[0]}:***@{host}"
+    query = urlencode([(key, "***" if key.lower() in _SECRET_PARAMS else value)
+                       for key, value in parse_qsl(parts.query, keep_blank_values=True)])
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+_SECRET_PARAMS = frozenset({"password", "pass", "passwd", "pwd", "secret", "token", "auth"})
 
 
 def is_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` says the backend could not be reached (as opposed to a record that does not load)."""
-    return isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in _CLIENT_MODULES
+    """Whether ``exc`` says the backend could not be reached (not a bad record, not a refused write)."""
+    if isinstance(exc, OSError):
+        return True
+    if redis_errors is not None and isinstance(exc, redis_errors.RedisError):
+        return isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError))
+    return type(exc).__module__.split(".")[0] in _CLIENT_MODULES
+
+
+def is_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is the backend refusing a write for lack of memory (Redis ``maxmemory``, ``noeviction``)."""
+    return redis_errors is not None and isinstance(exc, redis_errors.ResponseError) and str(exc).startswith("OOM")
 
 
 def _redis_key(manager: Any) -> str:
@@ -117,8 +141,26 @@ class SessionBackend:
                 self.namespace_class = clsmap[type]
             except Exception as exc:
                 raise ValueError(f"type: expected a Beaker backend such as 'file' or 'ext:redis', got {type!r}") from exc
-            self.options = {"timeout": None if timeout is None else int(timeout), **options}
-            self.namespace_class("lembro-probe", **self.options)  # missing backend options fail now
+            self.options = {"timeout": None if timeout is None else math.ceil(timeout), **options}
+            self._probe(type)
+        self.redis = inspect.isclass(self.namespace_class) and issubclass(self.namespace_class, RedisNamespaceManager)
+
+    def _probe(self, type: str) -> None:
+        """Build one manager now, so missing or wrong backend options fail at construction, named."""
+        try:
+            inspect.signature(self.namespace_class).bind("lembro-probe", **self.options)
+        except TypeError:
+            required = [
+                name for name, param in inspect.signature(self.namespace_class).parameters.items()
+                if param.default is param.empty and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
+                and name != "namespace" and name not in self.options
+            ]
+            name = required[0] if required else "type"
+            raise ValueError(f"{name}: required by type={type!r} (e.g. url='redis://127.0.0.1:6379/0')") from None
+        try:
+            self.namespace_class("lembro-probe", **self.options)
+        except Exception as exc:
+            raise ValueError(f"type={type!r}: its options were refused: {exc}") from exc
 
     def _manager(self, sid: str) -> Any:
         return self.namespace_class(sid, **self.options)
@@ -128,10 +170,15 @@ class SessionBackend:
         """Turns a backend's connection errors into ``BackendUnavailable``, logged at ERROR."""
         try:
             yield
-        except BackendUnavailable:
+        except (BackendUnavailable, BackendFull):
             raise
         except Exception as exc:
-            if self.lembro or not is_unavailable(exc):
+            if self.lembro:
+                raise
+            if is_full(exc):
+                log.warning("lembro_wsgi: session backend %r refused a write: out of memory", self.type)
+                raise BackendFull(f"session backend {self.type!r} is out of memory") from exc
+            if not is_unavailable(exc):
                 raise
             where = mask_url(self.options.get("url", self.options.get("data_dir", "")))
             error = BackendUnavailable(
@@ -165,7 +212,7 @@ class SessionBackend:
             log.warning("lembro_wsgi: dropped session %s: its stored record does not load (%s)", short_id(sid), reason)
             self.destroy(sid)
             return None
-        if not self.lembro and self.timeout is not None and time.time() - record["accessed"] > self.timeout:
+        if not (self.lembro or self.redis) and self.timeout is not None and time.time() - record["accessed"] > self.timeout:
             self.destroy(sid)  # backends without their own expiry are checked here
             return None
         return record
@@ -193,8 +240,8 @@ class SessionBackend:
         if self.lembro:
             return manager.replace(KEY, record)
         with self._reaching():
-            if isinstance(manager, RedisNamespaceManager):
-                ttl = None if self.timeout is None else int(self.timeout)
+            if self.redis:
+                ttl = self.options["timeout"]
                 return bool(manager.client.set(_redis_key(manager), pickle.dumps(record), ex=ttl, xx=True))
             return self._under_write_lock(manager, self._rewrite, record)
 
@@ -218,7 +265,7 @@ class SessionBackend:
         """Destroy ``sid`` and say whether it was live: the test-and-delete that makes ``move`` conditional."""
         manager = self._manager(sid)
         with self._reaching():
-            if isinstance(manager, RedisNamespaceManager):
+            if self.redis:
                 return manager.client.delete(_redis_key(manager)) == 1
             return self._under_write_lock(manager, self._remove_live)
 
@@ -249,22 +296,35 @@ class SessionBackend:
         manager[KEY] = record
         return True
 
+    def _refresh(self, manager: Any) -> bool:
+        if not self._live(manager):
+            return False
+        manager[KEY] = {**manager[KEY], "accessed": time.time()}
+        return True
+
     def _remove_live(self, manager: Any) -> bool:
         live = self._live(manager)
         if live:
             del manager[KEY]
         return live
 
-    def touch(self, sid: str, record: Callable[[], Record]) -> bool:
-        """Restart the idle timer of a live session; returns whether it was there.
+    def touch(self, sid: str) -> bool:
+        """Restart the idle timer of a live session without rewriting its data; returns whether it was there.
 
-        lembro touches without rewriting; elsewhere ``record()`` is written
-        again, only if the id is still there. The record is built only where
-        it is written, not on lembro's read-only path.
+        lembro and Redis (``EXPIRE``) refresh the timer alone; other backends
+        rewrite the record as it is now, with a new ``accessed`` time, under
+        Beaker's write lock. Either way a change another request made
+        meanwhile is kept.
         """
+        manager = self._manager(sid)
         if self.lembro:
-            return self._manager(sid).touch(KEY)
-        return self.replace(sid, record())
+            return manager.touch(KEY)
+        with self._reaching():
+            if self.redis:
+                key = _redis_key(manager)
+                return bool(manager.client.expire(key, self.options["timeout"]) if self.timeout else
+                            manager.client.exists(key))
+            return self._under_write_lock(manager, self._refresh)
 
     def destroy(self, sid: str) -> None:
         """Remove ``sid``; a record that does not load is removed too (Beaker's file is replaced unread)."""

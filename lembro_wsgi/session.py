@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
-from .backend import Record, SessionBackend
+from .backend import BackendUnavailable, Record, SessionBackend
 from .cookie import EXPIRE, new_session_id
 from .store import SessionTooLarge, short_id
 
@@ -62,8 +62,8 @@ class Session(MutableMapping):
     def _load(self) -> None:
         if self._loaded:
             return
-        self._loaded = True
         record = self._backend.load(self._cookie_sid) if self._cookie_sid else None
+        self._loaded = True  # only now: a backend error leaves the session unloaded, to raise again if used
         if record is None:
             self._start_fresh()
         else:
@@ -206,11 +206,10 @@ class Session(MutableMapping):
         """Save or touch at response time; returns the cookie to send: an id, ``EXPIRE`` or ``None``."""
         self._committed = True
         if not self._loaded:  # untouched; but a cookie signed with an old secret is re-signed while it lives
-            resign = self._resign and self._cookie_sid is not None and self._backend.exists(self._cookie_sid)
-            return self._cookie_sid if resign else None
+            return self._cookie_sid if self._resign and self._still_there(self._cookie_sid) else None
         if self._dirty:
             self._persist()
-        elif self._stored is not None and not self._backend.touch(self._stored, self._record):
+        elif self._stored is not None and not self._backend.touch(self._stored):
             self._lose()
         if self._stored is not None:
             send = self._stored != self._client or self._rolling or self._resign
@@ -220,6 +219,14 @@ class Session(MutableMapping):
             self._client = None
             return EXPIRE
         return None
+
+    def _still_there(self, sid: str | None) -> bool:
+        """Whether ``sid`` is live, for re-signing only: a request that never used its session never
+        fails because the backend is down (the backend has logged that)."""
+        try:
+            return sid is not None and self._backend.exists(sid)
+        except BackendUnavailable:
+            return False
 
     def finish(self) -> None:
         """After the body: save changes made once the cookie had gone, if the client holds this id."""
