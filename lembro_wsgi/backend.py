@@ -84,9 +84,12 @@ def mask_url(url: object) -> str:
     userinfo, at, host = netloc.rpartition("@")
     if at and ":" in userinfo:
         netloc = f"{userinfo.partition(':')[0]}:***@{host}"
-    query = urlencode([(key, "***" if key.lower() in _SECRET_PARAMS else value)
-                       for key, value in parse_qsl(parts.query, keep_blank_values=True)])
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    secret_query = any(key.lower() in _SECRET_PARAMS for key, _ in pairs)
+    if netloc == parts.netloc and not secret_query:
+        return url
+    query = urlencode([(key, "***" if key.lower() in _SECRET_PARAMS else value) for key, value in pairs], safe="*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query if secret_query else parts.query))
 
 
 _SECRET_PARAMS = frozenset({"password", "pass", "passwd", "pwd", "secret", "token", "auth"})
@@ -103,7 +106,10 @@ def is_unavailable(exc: BaseException) -> bool:
 
 def is_full(exc: BaseException) -> bool:
     """Whether ``exc`` is the backend refusing a write for lack of memory (Redis ``maxmemory``, ``noeviction``)."""
-    return redis_errors is not None and isinstance(exc, redis_errors.ResponseError) and str(exc).startswith("OOM")
+    if redis_errors is None or not isinstance(exc, redis_errors.ResponseError):
+        return False
+    out_of_memory = getattr(redis_errors, "OutOfMemoryError", ())  # redis-py 4.3+; older ones keep "OOM" in the text
+    return isinstance(exc, out_of_memory) or str(exc).startswith("OOM")
 
 
 def _redis_key(manager: Any) -> str:

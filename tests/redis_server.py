@@ -23,20 +23,20 @@ def free_port():
 class RedisServer:
     """One redis-server process; ``restart()`` brings it back on the same port, empty."""
 
-    def __init__(self, binary, port, password=None):
-        self.binary, self.port, self.password = binary, port, password
+    def __init__(self, binary, port, password=None, extra=()):
+        self.binary, self.port, self.password, self.extra = binary, port, password, list(extra)
         self.url = f"redis://{f':{password}@' if password else ''}127.0.0.1:{port}/0"
         self.process = None
 
     @classmethod
-    def start_or_skip(cls, password=None):
+    def start_or_skip(cls, password=None, extra=()):
         binary = shutil.which("redis-server")
         if binary is None:
             reason = "redis-server is not installed (Debian: apt-get install -y redis-server)"
             if os.environ.get("CI") == "true":
                 pytest.fail(f"{reason}; CI must install it (.ci/run does)")
             pytest.skip(reason)
-        server = cls(binary, free_port(), password)
+        server = cls(binary, free_port(), password, extra)
         server.restart()
         return server
 
@@ -44,7 +44,7 @@ class RedisServer:
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--protected-mode", "yes", "--loglevel", "warning",
-             *(["--requirepass", self.password] if self.password else [])],
+             *(["--requirepass", self.password] if self.password else []), *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10

@@ -38,11 +38,12 @@ def handle(session, path, query, gates):
         session.invalidate()
     elif path == "/cart":
         session["cart"] = sys.modules["lembro_suite_deploy"].Cart()
-    elif path == "/slow-inc":
+    elif path in ("/slow-inc", "/slow-read"):
         n = session.get("n", 0)
         gates[path].loaded.set()
         gates[path].proceed.wait(5)
-        session["n"] = n + 1
+        if path == "/slow-inc":
+            session["n"] = n + 1
     return f"{session.id} {session.get('n', 0)} {session.get('user', '-')}"
 
 
@@ -175,20 +176,34 @@ def test_duplicated_cookies_are_no_session(site):
     assert app.get("/", a)[0][1] == "1"  # untouched by it
 
 
-def test_logout_is_final_against_a_slow_request(site):
-    app = site()
-    _, cookie = app.get("/inc")
-    gate = app.gates["/slow-inc"] = types.SimpleNamespace(loaded=threading.Event(), proceed=threading.Event())
+def slow_request(app, path, cookie, meanwhile):
+    """Run ``path`` until it has loaded its session, call ``meanwhile()``, let it finish; its (body, cookie)."""
+    gate = app.gates[path] = types.SimpleNamespace(loaded=threading.Event(), proceed=threading.Event())
     result = {}
-    thread = threading.Thread(target=lambda: result.update(slow=app.get("/slow-inc", cookie)))
+    thread = threading.Thread(target=lambda: result.update(slow=app.get(path, cookie)))
     thread.start()
     assert gate.loaded.wait(5)
-    app.get("/logout", cookie)
+    meanwhile()
     gate.proceed.set()
     thread.join(5)
-    assert result["slow"][1] is None  # no cookie for a session that is gone
+    return result["slow"]
+
+
+@pytest.mark.parametrize("path", ["/slow-inc", "/slow-read"])
+def test_logout_is_final_against_a_slow_request(site, path):
+    app = site()
+    _, cookie = app.get("/inc")
+    assert slow_request(app, path, cookie, lambda: app.get("/logout", cookie))[1] is None  # no cookie: it is gone
     (sid, n, _), _ = app.get("/", cookie)
     assert sid != cookie and n == "0"
+
+
+def test_a_read_only_request_never_undoes_a_concurrent_write(site):
+    """A read-only request refreshes the timer; it never writes back the data it loaded."""
+    app = site()
+    _, cookie = app.get("/inc")
+    slow_request(app, "/slow-read", cookie, lambda: app.get("/inc", cookie))
+    assert app.get("/", cookie)[0][1] == "2"
 
 
 def test_rotation_re_signs_with_the_newest_secret(site):

@@ -147,6 +147,19 @@ def test_a_file_session_that_expires_while_a_request_runs_is_not_written_back(tm
     assert reply(call(middleware, "/", sid))[1] == 0
 
 
+@pytest.mark.parametrize("options", [{"interval": None}, {"type": "file"}], ids=["lembro", "file"])
+def test_a_read_only_request_never_undoes_a_concurrent_write(options, tmp_path):
+    """A read-only request refreshes the timer; it never writes back the (stale) data it loaded."""
+    if options.get("type") == "file":
+        options = {**options, "data_dir": str(tmp_path)}
+    middleware = gated_middleware(**options)
+    sid = cookie_of(call(middleware, "/inc"))
+    slow = SlowRequest(middleware, "/slow-read", sid)
+    call(middleware, "/inc", sid)
+    slow.finish()
+    assert reply(call(middleware, "/", sid))[1] == 2
+
+
 def test_two_live_requests_last_writer_wins():
     """Plain lost updates between two live requests stay as they are (documented): last writer wins."""
     middleware = gated_middleware(interval=None)

@@ -206,3 +206,86 @@ def test_on_redis_the_rewrite_is_atomic_so_a_logout_just_before_it_is_final(redi
     assert client.get("/write").text == "'ana'"  # its rewrite pickles the record, and the logout lands first
     assert LogoutWhilePickled.logout is None  # the logout really ran inside the rewrite
     assert redis.Redis.from_url(redis_url).dbsize() == 0
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("redis://:pw1@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+    ("redis://user:p%40w2@127.0.0.1/0", "redis://user:***@127.0.0.1/0"),
+    ("rediss://u:pw3@h/0", "rediss://u:***@h/0"),
+    ("redis://h/0?password=pw4", "redis://h/0?password=***"),
+    ("redis://h/0?username=u&password=pw5&db=1", "redis://h/0?username=u&password=***&db=1"),
+    ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+])
+def test_urls_are_shown_with_any_password_masked(url, shown):
+    from lembro_wsgi.backend import mask_url
+
+    assert mask_url(url) == shown
+
+
+def test_missing_or_misspelt_redis_url_is_named_at_construction():
+    for options in ({}, {"uri": "redis://127.0.0.1/0"}):
+        with pytest.raises(ValueError, match="^url: required by type='ext:redis'"):
+            LembroMiddleware(session_app, type="ext:redis", **options)
+
+
+def test_a_fractional_timeout_is_rounded_up_for_redis_ttls(redis_url):
+    app = webtest.TestApp(LembroMiddleware(session_app, type="ext:redis", url=redis_url, timeout=0.5))
+    app.get("/inc")
+    client = redis.Redis.from_url(redis_url)
+    assert [client.ttl(key) for key in client.scan_iter()] == [1]
+
+
+def test_redis_down_never_fails_a_request_that_does_not_use_its_session(own_redis):
+    """Re-signing an old-secret cookie needs the backend; a request that never used its session still answers."""
+    old = "the old secret, long enough"
+    options = {"type": "ext:redis", "url": own_redis.url}
+    before = webtest.TestApp(LembroMiddleware(session_app, secret=old, **options))
+    before.get("/inc")
+    rotating = webtest.TestApp(LembroMiddleware(session_app, secret=["the new secret, long enough", old], **options),
+                               cookiejar=before.cookiejar)
+    own_redis.stop()
+    response = rotating.get("/nothing")
+    assert response.text == "untouched" and "Set-Cookie" not in response.headers
+
+
+def test_after_backend_unavailable_the_session_raises_again_then_works_once_redis_is_back(own_redis):
+    from lembro_wsgi import SessionFactory
+
+    sessions = SessionFactory(type="ext:redis", url=own_redis.url)
+    environ = {}
+    first = sessions.open(environ)
+    first["n"] = 1
+    cookie = sessions.close(first)[0][1].split(";")[0]
+    session = sessions.open({"HTTP_COOKIE": cookie})
+    own_redis.stop()
+    for _ in range(2):
+        with pytest.raises(BackendUnavailable):
+            session.get("n")
+    own_redis.restart()  # empty: the session is gone, but the object works
+    assert session.get("n") is None and "n" not in session
+
+
+def test_a_full_redis_refuses_writes_without_losing_anything(caplog):
+    """maxmemory with noeviction: read-only pages still answer, a refused write keeps what was stored."""
+    server = RedisServer.start_or_skip(extra=["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"])
+    try:
+        app = webtest.TestApp(LembroMiddleware(session_app, type="ext:redis", url=server.url))
+        sid = app.get("/inc").text.split()[0]
+        client = redis.Redis.from_url(server.url)
+        filler = 0
+        while True:  # bounded by maxmemory: fill Redis until it refuses
+            try:
+                client.set(f"filler{filler}", "x" * 100_000)
+            except redis.exceptions.OutOfMemoryError:
+                break
+            filler += 1
+            assert filler < 1000
+        assert app.get("/").text.split()[:2] == [sid, "1"]  # read-only: a TTL refresh, no write
+        with caplog.at_level(logging.WARNING, logger="lembro_wsgi"):
+            response = app.get("/inc")  # the write is refused
+        assert response.status_int == 200 and "Set-Cookie" not in response.headers
+        assert any("out of memory" in r.getMessage() for r in caplog.records)
+        client.flushdb()
+        client.close()
+    finally:
+        server.stop()
