@@ -4,7 +4,7 @@
     app = LembroMiddleware(app, interval=60, max_size='1M')   # environ['lembro.session']
 """
 
-from .backend import BackendUnavailable
+from .backend import BackendFull, BackendUnavailable
 from .factory import SessionFactory
 from .middleware import LembroMiddleware
 from .namespace import LembroNamespaceManager
@@ -14,6 +14,7 @@ from .session import Session
 from .store import LembroStore, SessionTooLarge
 
 __all__ = [
+    "BackendFull",
     "BackendUnavailable",
     "LembroMiddleware",
     "LembroNamespaceManager",
