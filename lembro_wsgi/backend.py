@@ -168,8 +168,16 @@ class SessionBackend:
         except Exception as exc:
             raise ValueError(f"type={type!r}: its options were refused: {exc}") from exc
 
-    def _manager(self, sid: str) -> Any:
-        return self.namespace_class(sid, **self.options)
+    def _manager(self, sid: str, timeout: float | None = None) -> Any:
+        """The namespace manager for ``sid``; ``timeout`` overrides the lifetime of what it writes."""
+        if timeout is None:
+            return self.namespace_class(sid, **self.options)
+        return self.namespace_class(sid, **{**self.options, "timeout": timeout if self.lembro else math.ceil(timeout)})
+
+    def _expired(self, record: Record) -> bool:
+        """Age check for backends that do not expire records themselves (``file``): by the record's own lifetime."""
+        lifetime = record.get("lifetime") or self.timeout
+        return lifetime is not None and time.time() - record["accessed"] > lifetime
 
     @contextmanager
     def _reaching(self) -> Iterator[None]:
@@ -218,7 +226,7 @@ class SessionBackend:
             log.warning("lembro_wsgi: dropped session %s: its stored record does not load (%s)", short_id(sid), reason)
             self.destroy(sid)
             return None
-        if not (self.lembro or self.redis) and self.timeout is not None and time.time() - record["accessed"] > self.timeout:
+        if not (self.lembro or self.redis) and self._expired(record):
             self.destroy(sid)  # backends without their own expiry are checked here
             return None
         return record
@@ -229,29 +237,32 @@ class SessionBackend:
             return KEY in self._manager(sid)
         return self.load(sid) is not None
 
-    def save(self, sid: str, record: Record) -> None:
-        """Store ``record`` under ``sid`` unconditionally: for ids that were never stored."""
-        manager = self._manager(sid)
+    def save(self, sid: str, record: Record, timeout: float | None = None) -> None:
+        """Store ``record`` under ``sid`` unconditionally: for ids that were never stored.
+
+        ``timeout`` here and in the other writes overrides the backend's session lifetime.
+        """
+        manager = self._manager(sid, timeout)
         with self._reaching(), self._locked(manager, write=True):
             manager[KEY] = record
 
-    def replace(self, sid: str, record: Record) -> bool:
+    def replace(self, sid: str, record: Record, timeout: float | None = None) -> bool:
         """Rewrite ``sid`` only while it is still live; returns whether it was written.
 
         lembro and Redis do it in one atomic step (the store's lock; ``SET XX``);
         other backends check, under Beaker's write lock, that the record is
         still there and not idle past the timeout, right before the rewrite.
         """
-        manager = self._manager(sid)
+        manager = self._manager(sid, timeout)
         if self.lembro:
             return manager.replace(KEY, record)
         with self._reaching():
             if self.redis:
-                ttl = self.options["timeout"]
+                ttl = manager.timeout
                 return bool(manager.client.set(_redis_key(manager), pickle.dumps(record), ex=ttl, xx=True))
             return self._under_write_lock(manager, self._rewrite, record)
 
-    def move(self, old: str, new: str, record: Record) -> bool:
+    def move(self, old: str, new: str, record: Record, timeout: float | None = None) -> bool:
         """Store ``record`` under ``new`` and destroy ``old``, only while ``old`` is live.
 
         ``old`` is destroyed after ``new`` is stored, so a refused write
@@ -260,8 +271,8 @@ class SessionBackend:
         atomic step that also keeps the session's eviction tier.
         """
         if self.lembro:
-            return self._manager(old).move(KEY, record, new)
-        self.save(new, record)
+            return self._manager(old, timeout).move(KEY, record, new)
+        self.save(new, record, timeout)
         if self._take(old):
             return True
         self.destroy(new)
@@ -291,7 +302,7 @@ class SessionBackend:
             current = manager[KEY]
         except KeyError:
             return False
-        if _is_record(current) and (self.timeout is None or time.time() - current["accessed"] <= self.timeout):
+        if _is_record(current) and not self._expired(current):
             return True
         del manager[KEY]
         return False
@@ -314,7 +325,7 @@ class SessionBackend:
             del manager[KEY]
         return live
 
-    def touch(self, sid: str) -> bool:
+    def touch(self, sid: str, timeout: float | None = None) -> bool:
         """Restart the idle timer of a live session without rewriting its data; returns whether it was there.
 
         lembro and Redis (``EXPIRE``) refresh the timer alone; other backends
@@ -322,13 +333,13 @@ class SessionBackend:
         Beaker's write lock. Either way a change another request made
         meanwhile is kept.
         """
-        manager = self._manager(sid)
+        manager = self._manager(sid, timeout)
         if self.lembro:
             return manager.touch(KEY)
         with self._reaching():
             if self.redis:
                 key = _redis_key(manager)
-                return bool(manager.client.expire(key, self.options["timeout"]) if self.timeout else
+                return bool(manager.client.expire(key, manager.timeout) if manager.timeout else
                             manager.client.exists(key))
             return self._under_write_lock(manager, self._refresh)
 

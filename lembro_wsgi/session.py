@@ -56,6 +56,8 @@ class Session(MutableMapping):
         self._gone = False
         self._stored: str | None = None
         self._client: str | None = None
+        #: Seconds this session lives on the server; ``None``: the backend's ``timeout``.
+        self.lifetime: float | None = None
 
     # -- loading ------------------------------------------------------------
 
@@ -168,7 +170,10 @@ class Session(MutableMapping):
             self._stored = None
 
     def _record(self) -> Record:
-        return {"created": self._created, "accessed": time.time(), "data": self._data}
+        record = {"created": self._created, "accessed": time.time(), "data": self._data}
+        if self.lifetime is not None:
+            record["lifetime"] = self.lifetime
+        return record
 
     def _persist(self) -> None:
         self._dirty = False
@@ -180,12 +185,12 @@ class Session(MutableMapping):
         stored, record = self._stored, self._record()
         try:
             if stored is None:  # a brand-new id: nobody else can hold it
-                self._backend.save(self._id, record)
+                self._backend.save(self._id, record, self.lifetime)
                 written = True
             elif stored == self._id:
-                written = self._backend.replace(stored, record)
+                written = self._backend.replace(stored, record, self.lifetime)
             else:
-                written = self._backend.move(stored, self._id, record)
+                written = self._backend.move(stored, self._id, record, self.lifetime)
         except SessionTooLarge:  # logged by the store; what it held is unchanged, and so is the client's id.
             return  # A pending regenerate() stays pending: the next write still goes to the new id.
         if written:
@@ -209,7 +214,7 @@ class Session(MutableMapping):
             return self._cookie_sid if self._resign and self._still_there(self._cookie_sid) else None
         if self._dirty:
             self._persist()
-        elif self._stored is not None and not self._backend.touch(self._stored):
+        elif self._stored is not None and not self._backend.touch(self._stored, self.lifetime):
             self._lose()
         if self._stored is not None:
             send = self._stored != self._client or self._rolling or self._resign
