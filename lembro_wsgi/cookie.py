@@ -20,7 +20,7 @@ import secrets
 
 from webob.cookies import make_cookie, parse_cookie
 
-from .options import parse_bool, parse_count
+from .options import UNSET, Unset, parse_bool, parse_count
 
 #: ``headers(EXPIRE)`` tells the client to drop its cookie.
 EXPIRE = ""
@@ -44,16 +44,16 @@ def is_session_id(value: object) -> bool:
     return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
-def _check_secrets(secret: object) -> list[str | bytes]:
+def _check_secrets(secret: object, min_length: int = MIN_SECRET) -> list[str | bytes]:
     """The secrets to sign with (first) and accept (all); never echoes a secret in the error."""
     candidates = [secret] if isinstance(secret, (str, bytes)) else secret
     if not isinstance(candidates, (list, tuple)) or not candidates or not all(
-        isinstance(s, (str, bytes)) and len(s) >= MIN_SECRET for s in candidates
+        isinstance(s, (str, bytes)) and len(s) >= min_length for s in candidates
     ):
         shown = f"a {type(secret).__name__}" if not isinstance(secret, (str, bytes)) else f"{len(secret)} characters"
         raise ValueError(
             f"secret: expected None, or a str/bytes (or a list of them, newest first) "
-            f"of at least {MIN_SECRET} characters, got {shown}"
+            f"of at least {min_length} characters, got {shown}"
         )
     return list(candidates)
 
@@ -102,6 +102,8 @@ class SessionCookie:
         path: str = "/",
         domain: str | None = None,
         max_age: int | str | None = None,
+        partitioned: bool | str = False,
+        min_secret: int = MIN_SECRET,
     ) -> None:
         if not isinstance(name, str) or not _TOKEN.fullmatch(name):
             raise ValueError(f"cookie_name: expected a cookie name (letters, digits, . _ -), got {name!r}")
@@ -113,15 +115,14 @@ class SessionCookie:
         if key is not None and key not in _SAMESITE:
             raise ValueError(f"samesite: expected 'Strict', 'Lax', 'None' or None, got {samesite!r}")
         self.samesite = _SAMESITE[key] if key else None
-        if self.samesite == "None" and not self.secure:
-            raise ValueError("samesite: 'None' is refused by browsers unless secure=True")
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError(f"path: expected a path starting with '/', got {path!r}")
         if domain is not None and (not isinstance(domain, str) or not domain or ";" in domain):
             raise ValueError(f"domain: expected None or a domain name, got {domain!r}")
         self.path, self.domain = path, domain
         self.max_age = parse_count(max_age, "max_age")
-        self._signer = None if secret is None else _Signer(_check_secrets(secret))
+        self.partitioned = parse_bool(partitioned, "partitioned")
+        self._signer = None if secret is None else _Signer(_check_secrets(secret, min_secret))
 
     def read(self, environ: dict) -> tuple[str | None, bool]:
         """The session id the request carries and whether it needs re-signing with the newest secret.
@@ -153,13 +154,17 @@ class SessionCookie:
         """What the cookie holds for ``sid``: the id itself, or the id signed."""
         return sid if self._signer is None else self._signer.sign(sid)
 
-    def headers(self, outcome: str | None) -> list[tuple[str, str]]:
-        """Set-Cookie headers for what the session decided: an id to send, ``EXPIRE``, or ``None``."""
+    def headers(self, outcome: str | None, max_age: int | None | Unset = UNSET) -> list[tuple[str, str]]:
+        """Set-Cookie headers for what the session decided: an id to send, ``EXPIRE``, or ``None``.
+
+        ``max_age`` overrides the configured one for this cookie (Flask's permanent sessions).
+        """
         if outcome is None:
             return []
         value = None if outcome == EXPIRE else self.value(outcome)
+        lasting = self.max_age if isinstance(max_age, Unset) else max_age
         cookie = make_cookie(
-            self.name, value, max_age=self.max_age if value is not None else None, path=self.path,
+            self.name, value, max_age=lasting if value is not None else None, path=self.path,
             domain=self.domain, secure=self.secure, httponly=self.httponly, samesite=self.samesite,
         )
-        return [("Set-Cookie", cookie)]
+        return [("Set-Cookie", cookie + "; Partitioned" if self.partitioned else cookie)]

@@ -53,6 +53,8 @@ class SessionFactory:
         if store is not None and not isinstance(store, LembroStore):
             raise ValueError(f"store: expected a LembroStore or None, got {store!r}")
         self.cookie = SessionCookie(cookie_name, secret, secure, httponly, samesite, path, domain, max_age)
+        if self.cookie.samesite == "None" and not self.cookie.secure:
+            raise ValueError("samesite: 'None' is refused by browsers unless secure=True")
         lifetime = parse_seconds(timeout, "timeout", allow_none=True)
         lembro = type in (None, "lembro")
         if lembro and backend_options:
@@ -72,11 +74,22 @@ class SessionFactory:
         self.backend = SessionBackend(type, self.store, lifetime, **backend_options)
         self.session_class = session_class
 
-    def open(self, environ: dict) -> Session:
-        """The request's session, lazy: the cookie is read now, the backend on first use."""
-        sid, stale = self.cookie.read(environ)
-        return self.session_class(self.backend, sid, rolling=self.cookie.max_age is not None, resign=stale)
+    def open(self, environ: dict, cookie: SessionCookie | None = None, eager: bool = False) -> Session:
+        """The request's session, lazy: the cookie is read now, the backend on first use (``eager``: now).
 
-    def close(self, session: Session) -> list[tuple[str, str]]:
-        """Save or touch the session and return the Set-Cookie headers the response needs."""
-        return self.cookie.headers(session.commit())
+        ``cookie`` replaces the configured cookie rules for this request (Flask reads them from its config).
+        """
+        cookie = cookie or self.cookie
+        sid, stale = cookie.read(environ)
+        session = self.session_class(self.backend, sid, rolling=cookie.max_age is not None, resign=stale)
+        if eager and sid is not None:
+            session.load()
+        return session
+
+    def close(self, session: Session, cookie: SessionCookie | None = None, resend: bool = False,
+              max_age: int | None | Unset = UNSET) -> list[tuple[str, str]]:
+        """Save or touch the session and return the Set-Cookie headers the response needs.
+
+        ``resend`` sends the cookie of a stored session even if unchanged; ``max_age`` overrides the cookie's.
+        """
+        return (cookie or self.cookie).headers(session.commit(resend), max_age)

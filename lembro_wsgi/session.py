@@ -207,8 +207,15 @@ class Session(MutableMapping):
         self._gone = True
         self._stored = self._client = None
 
-    def commit(self) -> str | None:
-        """Save or touch at response time; returns the cookie to send: an id, ``EXPIRE`` or ``None``."""
+    def load(self) -> None:
+        """Read the session from the backend now, rather than on first use."""
+        self._load()
+
+    def commit(self, resend: bool = False) -> str | None:
+        """Save or touch at response time; returns the cookie to send: an id, ``EXPIRE`` or ``None``.
+
+        ``resend`` sends the id of a stored session even when unchanged (a cookie that is rolled forward).
+        """
         self._committed = True
         if not self._loaded:  # untouched; but a cookie signed with an old secret is re-signed while it lives
             return self._cookie_sid if self._resign and self._still_there(self._cookie_sid) else None
@@ -217,7 +224,7 @@ class Session(MutableMapping):
         elif self._stored is not None and not self._backend.touch(self._stored, self.lifetime):
             self._lose()
         if self._stored is not None:
-            send = self._stored != self._client or self._rolling or self._resign
+            send = self._stored != self._client or self._rolling or self._resign or resend
             self._client = self._stored
             return self._stored if send else None
         if self._client is not None:  # this request destroyed the id the client holds

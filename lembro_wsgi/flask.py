@@ -1,0 +1,185 @@
+"""Flask integration: ``flask.session`` kept server-side in a bounded lembro store.
+
+One line, with options in code::
+
+    from lembro_wsgi.flask import LembroSessionInterface
+    app.session_interface = LembroSessionInterface(max_size="4M")
+
+or as an extension configured from ``app.config`` (``LEMBRO_MAX_SIZE``,
+``LEMBRO_INTERVAL``, ``LEMBRO_MAX_SESSIONS``, ``LEMBRO_TIMEOUT``,
+``LEMBRO_TYPE``, ``LEMBRO_URL``, ...)::
+
+    from lembro_wsgi.flask import LembroSession
+    LembroSession(app)              # or LembroSession().init_app(app)
+
+The cookie follows Flask's own settings, read at every request as Flask's
+default session does: ``SESSION_COOKIE_*``, ``PERMANENT_SESSION_LIFETIME``,
+``SESSION_REFRESH_EACH_REQUEST``, ``app.secret_key`` (signing) and
+``SECRET_KEY_FALLBACKS`` (verifying; such cookies are re-signed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask
+from flask.sessions import SessionInterface, SessionMixin
+
+from .cookie import SessionCookie
+from .factory import SessionFactory
+from .session import Session
+
+#: Cookie options of LembroMiddleware that Flask configures itself, and where.
+FLASK_SETTINGS = {
+    "cookie_name": "SESSION_COOKIE_NAME",
+    "secret": "app.secret_key (SECRET_KEY) and SECRET_KEY_FALLBACKS",
+    "secure": "SESSION_COOKIE_SECURE",
+    "httponly": "SESSION_COOKIE_HTTPONLY",
+    "samesite": "SESSION_COOKIE_SAMESITE",
+    "path": "SESSION_COOKIE_PATH",
+    "domain": "SESSION_COOKIE_DOMAIN",
+    "partitioned": "SESSION_COOKIE_PARTITIONED",
+    "max_age": "PERMANENT_SESSION_LIFETIME with session.permanent = True",
+}
+CONFIG_PREFIX = "LEMBRO_"
+
+
+class FlaskSession(Session, SessionMixin):
+    """A lembro ``Session`` that is Flask's ``SessionMixin``: ``permanent``, and Flask's writable flags.
+
+    ``modified`` is set by every change (set it yourself after mutating a
+    nested value, as in Flask); ``accessed`` is set by Flask when
+    ``flask.session`` is used. Neither is reset by the save. ``regenerate()``
+    (at login) and ``invalidate()`` (at logout) are lembro's.
+    """
+
+    accessed = False  # Flask's flag, a plain attribute: it shadows lembro's timestamp
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._modified = False
+
+    @property
+    def modified(self) -> bool:
+        """Whether the session changed in this request; setting it ``True`` is ``changed()``."""
+        return self._modified
+
+    @modified.setter
+    def modified(self, value: bool) -> None:
+        if value:
+            self.changed()
+        self._modified = bool(value)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._modified = True
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._modified = True
+
+    def changed(self) -> None:
+        super().changed()
+        self._modified = True
+
+    def invalidate(self) -> None:
+        super().invalidate()
+        self._modified = True
+
+    def regenerate(self) -> None:
+        super().regenerate()
+        self._modified = True
+
+
+class LembroSessionInterface(SessionInterface):
+    """Flask session interface over lembro; options are those of ``LembroMiddleware`` but the cookie's.
+
+    ``interval``, ``max_size``, ``max_sessions``, ``timeout`` (the idle
+    lifetime of sessions that are not permanent), ``store``, ``type`` and
+    the backend's options. Cookie options come from Flask's config and are
+    refused here, naming the setting to use. ``.store`` is the store.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        for name in options:
+            if name in FLASK_SETTINGS:
+                raise ValueError(f"{name}: Flask configures it: set {FLASK_SETTINGS[name]} instead")
+        self.sessions = SessionFactory(session_class=FlaskSession, **options)
+        self.store = self.sessions.store
+        self._cookie_cache: tuple[tuple, SessionCookie] | None = None
+
+    def cookie(self, app: flask.Flask) -> SessionCookie | None:
+        """The cookie rules for ``app``'s current config (built once per change); ``None`` without a secret key."""
+        if not app.secret_key:
+            return None
+        fallbacks = tuple(app.config.get("SECRET_KEY_FALLBACKS") or ())
+        key = (
+            self.get_cookie_name(app), app.secret_key, fallbacks, self.get_cookie_secure(app),
+            self.get_cookie_httponly(app), self.get_cookie_samesite(app), self.get_cookie_path(app),
+            self.get_cookie_domain(app), bool(app.config.get("SESSION_COOKIE_PARTITIONED")),
+        )
+        cached = self._cookie_cache
+        if cached is None or cached[0] != key:
+            name, secret, _, secure, httponly, samesite, path, domain, partitioned = key
+            cookie = SessionCookie(
+                name, secret=[secret, *reversed(fallbacks)], secure=secure, httponly=httponly, samesite=samesite,
+                path=path, domain=domain, partitioned=partitioned, min_secret=1,  # Flask sets no minimum
+            )
+            cached = self._cookie_cache = (key, cookie)
+        return cached[1]
+
+    def open_session(self, app: flask.Flask, request: flask.Request) -> FlaskSession | None:
+        """The request's session, loaded now when the request carries a cookie (as Flask's default does)."""
+        cookie = self.cookie(app)
+        if cookie is None:  # Flask then hands out its NullSession: reads as empty, refuses writes
+            return None
+        return self.sessions.open(request.environ, cookie=cookie, eager=True)  # type: ignore[return-value]
+
+    def save_session(self, app: flask.Flask, session: SessionMixin, response: flask.Response) -> None:
+        """Save or touch the session; set, refresh or expire the cookie as ``should_set_cookie`` says."""
+        cookie = self.cookie(app)
+        if cookie is None or not isinstance(session, FlaskSession):
+            return
+        if session.accessed:
+            response.vary.add("Cookie")
+        lifetime = int(app.permanent_session_lifetime.total_seconds()) if session.permanent else None
+        session.lifetime = lifetime
+        headers = self.sessions.close(
+            session, cookie=cookie, resend=self.should_set_cookie(app, session), max_age=lifetime
+        )
+        for name, value in headers:
+            response.headers.add(name, value)
+        if headers:
+            response.vary.add("Cookie")
+        response.call_on_close(session.finish)  # changes made while a streamed body runs
+
+
+class LembroSession:
+    """Flask extension: installs a ``LembroSessionInterface`` configured from ``LEMBRO_*`` config keys.
+
+    Options given here win over the config. A bad value fails in
+    ``init_app``, naming the config key.
+    """
+
+    def __init__(self, app: flask.Flask | None = None, **options: Any) -> None:
+        self.options = options
+        self.interface: LembroSessionInterface | None = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: flask.Flask) -> LembroSessionInterface:
+        from_config = {
+            key[len(CONFIG_PREFIX):].lower(): value for key, value in app.config.items()
+            if key.startswith(CONFIG_PREFIX)
+        }
+        try:
+            interface = LembroSessionInterface(**{**from_config, **self.options})
+        except ValueError as exc:
+            name, _, reason = str(exc).partition(": ")
+            if name in from_config and name not in self.options:
+                raise ValueError(f"{CONFIG_PREFIX}{name.upper()}: {reason}") from exc
+            raise
+        app.session_interface = interface
+        app.extensions["lembro"] = interface
+        self.interface = interface
+        return interface
