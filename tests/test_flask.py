@@ -1,0 +1,295 @@
+"""Flask: flask.session through LembroSessionInterface, with Flask's test client and Flask's own settings."""
+
+import datetime
+import threading
+
+import flask
+import pytest
+
+from lembro_wsgi import LembroStore
+from lembro_wsgi.flask import LembroSession, LembroSessionInterface
+from tests.conftest import FakeClock
+
+
+def make_app(interface=None, **config):
+    app = flask.Flask(__name__)
+    app.secret_key = "flask secret"
+    app.config.update(config)
+    app.session_interface = interface or LembroSessionInterface(interval=None)
+
+    @app.route("/inc")
+    def inc():
+        flask.session["n"] = flask.session.get("n", 0) + 1
+        return str(flask.session["n"])
+
+    @app.route("/")
+    def read():
+        return f"{flask.session.get('n', 0)} {flask.session.get('user', '-')}"
+
+    @app.route("/nothing")
+    def nothing():
+        return "untouched"
+
+    @app.route("/login")
+    def login():
+        flask.session.regenerate()
+        flask.session["user"] = flask.request.args.get("user", "ana")
+        return "in"
+
+    @app.route("/logout")
+    def logout():
+        flask.session.clear()
+        return "out"
+
+    @app.route("/permanent")
+    def permanent():
+        flask.session.permanent = True
+        flask.session["n"] = flask.session.get("n", 0)
+        return "p"
+
+    @app.route("/nested")
+    def nested():
+        flask.session.setdefault("items", [])
+        flask.session["items"].append(1)
+        flask.session.modified = True  # Flask's idiom for a nested change
+        return str(len(flask.session["items"]))
+
+    @app.route("/big")
+    def big():
+        flask.session["blob"] = "x" * 5_000_000
+        return "big"
+
+    return app
+
+
+def set_cookies(response):
+    return response.headers.getlist("Set-Cookie")
+
+
+def raw(app, path, cookie_header):
+    """A request with exactly this Cookie header (Werkzeug's cookie-keeping client would replace it)."""
+    return app.test_client(use_cookies=False).get(path, headers={"Cookie": cookie_header})
+
+
+def session_cookie(client, name="session"):
+    cookie = client.get_cookie(name)
+    return None if cookie is None else cookie.value
+
+
+def test_sessions_persist_server_side_and_the_cookie_carries_no_data():
+    app = make_app()
+    client = app.test_client()
+    assert [client.get("/inc").text for _ in range(3)] == ["1", "2", "3"]
+    value = session_cookie(client)
+    sid, _, signature = value.partition(".")
+    assert len(sid) == 43 and signature  # an id and its HMAC: nothing else
+    assert app.session_interface.store.get((sid, "session"))["data"] == {"n": 3}
+    other = app.test_client()
+    assert other.get("/inc").text == "1" and session_cookie(other) != value  # two clients are isolated
+
+
+def test_read_only_requests_send_no_cookie_and_untouched_ones_no_vary():
+    app = make_app()
+    client = app.test_client()
+    first = client.get("/inc")
+    assert first.headers["Vary"] == "Cookie" and len(set_cookies(first)) == 1
+    read = client.get("/")
+    assert read.text == "1 -" and set_cookies(read) == [] and read.headers["Vary"] == "Cookie"
+    untouched = client.get("/nothing")
+    assert set_cookies(untouched) == [] and "Vary" not in untouched.headers
+
+
+def test_flask_cookie_settings_are_honoured_at_request_time():
+    interface = LembroSessionInterface(interval=None)
+    app = make_app(interface)
+    app.config.update(  # set after the interface was built, as apps do
+        SESSION_COOKIE_NAME="sid", SESSION_COOKIE_DOMAIN="example.test", SESSION_COOKIE_PATH="/app",
+        SESSION_COOKIE_HTTPONLY=False, SESSION_COOKIE_SECURE=True, SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_PARTITIONED=True,
+    )
+    header = set_cookies(app.test_client().get("/inc"))[0]
+    assert header.startswith("sid=")
+    for part in ("Domain=example.test", "Path=/app", "secure", "SameSite=Strict", "Partitioned"):
+        assert part.lower() in header.lower(), part
+    assert "httponly" not in header.lower()
+    app.config["SESSION_COOKIE_SAMESITE"] = "None"  # exactly as configured, as Flask's default session does
+    assert "samesite=none" in set_cookies(app.test_client().get("/inc"))[0].lower()
+
+
+def test_secret_key_set_after_the_interface_and_no_key_means_flasks_null_session():
+    app = make_app()
+    app.testing = True  # let the view's error reach the test
+    app.secret_key = None
+    client = app.test_client()
+    assert client.get("/").text == "0 -"  # reads as empty
+    with pytest.raises(RuntimeError, match="secret key"):
+        client.get("/inc")
+    app.secret_key = "set later"
+    assert client.get("/inc").text == "1"
+
+
+def test_secret_key_fallbacks_verify_and_the_cookie_is_re_signed():
+    app = make_app()
+    client = app.test_client()
+    client.get("/inc")
+    old = session_cookie(client)
+    app.config["SECRET_KEY_FALLBACKS"] = [app.secret_key]
+    app.secret_key = "the new key"
+    response = client.get("/")  # read-only, but verified by a fallback: re-sent signed with the new key
+    assert response.text == "1 -"
+    new = session_cookie(client)
+    assert new != old and new.split(".")[0] == old.split(".")[0]
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    assert client.get("/").text == "1 -"  # the old key can go
+    assert set_cookies(client.get("/")) == []
+
+
+def test_permanent_sessions_get_a_lasting_cookie_and_that_server_side_lifetime():
+    clock = FakeClock()
+    store = LembroStore(interval=None, clock=clock)
+    app = make_app(LembroSessionInterface(store=store, timeout=60),
+                   PERMANENT_SESSION_LIFETIME=datetime.timedelta(hours=2))
+    client = app.test_client()
+    header = set_cookies(client.get("/permanent"))[0]
+    assert "Max-Age=7200" in header and "expires=" in header
+    plain = app.test_client()
+    assert "Max-Age" not in set_cookies(plain.get("/inc"))[0]  # a browser-session cookie
+    clock.advance(600)  # past the 60 s of ordinary sessions, within the permanent 2 h
+    assert plain.get("/").text == "0 -"
+    assert client.get("/").text == "0 -" and session_cookie(client) is not None
+    assert (session_cookie(client).split(".")[0], "session") in store
+
+
+def test_refresh_each_request_re_sends_permanent_cookies_even_untouched():
+    app = make_app()
+    client = app.test_client()
+    client.get("/permanent")
+    assert len(set_cookies(client.get("/nothing"))) == 1
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
+    assert set_cookies(client.get("/nothing")) == []
+    assert set_cookies(client.get("/")) == []
+
+
+def test_flask_flags_are_writable_and_nested_changes_are_saved_with_modified():
+    app = make_app()
+    client = app.test_client()
+    assert [client.get("/nested").text for _ in range(3)] == ["1", "2", "3"]
+    with client.session_transaction() as session:
+        assert session.modified is False and session["items"] == [1, 1, 1]
+        session["user"] = "bo"
+        assert session.modified is True
+    assert client.get("/").text == "0 bo"
+
+
+def test_regenerate_at_login_and_clear_at_logout():
+    app = make_app()
+    client = app.test_client()
+    client.get("/inc")
+    before = session_cookie(client)
+    client.get("/login?user=bo")
+    after = session_cookie(client)
+    assert after.split(".")[0] != before.split(".")[0]
+    assert client.get("/").text == "1 bo"
+    store = app.session_interface.store
+    assert (before.split(".")[0], "session") not in store
+    logout = client.get("/logout")
+    assert "Max-Age=0" in set_cookies(logout)[0] and len(store) == 0
+    assert session_cookie(client) is None
+
+
+def test_no_fixation_and_duplicated_or_forged_cookies_are_no_session():
+    app = make_app()
+    client = app.test_client()
+    client.get("/inc")
+    good = session_cookie(client)
+    planted = app.test_client()
+    planted.set_cookie("session", "P" * 43 + "." + good.split(".")[1])
+    assert planted.get("/inc").text == "1" and session_cookie(planted).split(".")[0] != "P" * 43
+    assert raw(app, "/", f"session={good}").text == "1 -"  # the header alone does load it
+    for header in (f"session={good}; session={good}", f"session=x; session={good}", f'session={good}; q="; session=y"'):
+        assert raw(app, "/", header).text == "0 -"
+
+
+def test_a_refused_write_loses_nothing():
+    app = make_app(LembroSessionInterface(interval=None, max_size="64K"))
+    client = app.test_client()
+    client.get("/inc")
+    before = session_cookie(client)
+    response = client.get("/big")
+    assert response.status_code == 200
+    assert session_cookie(client) == before  # Flask re-sends a modified session's cookie: the same id
+    assert client.get("/").text == "1 -"
+
+
+def test_logout_is_final_against_a_slow_flask_request():
+    app = make_app()
+    loaded, proceed = threading.Event(), threading.Event()
+
+    @app.route("/slow-inc")
+    def slow_inc():
+        n = flask.session.get("n", 0)
+        loaded.set()
+        proceed.wait(5)
+        flask.session["n"] = n + 1
+        return "slow"
+
+    client = app.test_client()
+    client.get("/inc")
+    cookie = session_cookie(client)
+    result = {}
+    slow = threading.Thread(target=lambda: result.update(response=raw(app, "/slow-inc", f"session={cookie}")))
+    slow.start()
+    assert loaded.wait(5)
+    client.get("/logout")
+    proceed.set()
+    slow.join(5)
+    assert result["response"].text == "slow" and set_cookies(result["response"]) == []
+    assert raw(app, "/", f"session={cookie}").text == "0 -"
+
+
+def test_cookie_options_are_refused_naming_the_flask_setting():
+    for option, setting in (("cookie_name", "SESSION_COOKIE_NAME"), ("secret", "SECRET_KEY"),
+                            ("samesite", "SESSION_COOKIE_SAMESITE"), ("max_age", "PERMANENT_SESSION_LIFETIME")):
+        with pytest.raises(ValueError, match=f"^{option}: .*{setting}"):
+            LembroSessionInterface(**{option: "x"})
+
+
+def test_extension_reads_lembro_config_and_explicit_options_win():
+    app = flask.Flask(__name__)
+    app.config.update(LEMBRO_MAX_SIZE="256K", LEMBRO_INTERVAL=None, LEMBRO_MAX_SESSIONS="100")
+    interface = LembroSession(app, max_sessions=50).interface
+    assert app.session_interface is interface and app.extensions["lembro"] is interface
+    assert interface.store.max_size == 256 * 1024 and interface.store.max_sessions == 50
+    later = flask.Flask(__name__)
+    later.config["LEMBRO_TIMEOUT"] = "600"
+    assert LembroSession().init_app(later).sessions.backend.timeout == 600
+
+
+@pytest.mark.parametrize("key, value", [("LEMBRO_MAX_SIZE", "12X"), ("LEMBRO_INTERVAL", "-1"),
+                                        ("LEMBRO_TYPE", "no-such-backend"), ("LEMBRO_SECRET", "x" * 20)])
+def test_extension_bad_config_fails_in_init_app_naming_the_key(key, value):
+    app = flask.Flask(__name__)
+    app.config[key] = value
+    with pytest.raises(ValueError, match=f"^{key}: "):
+        LembroSession(app)
+
+
+def test_a_flood_of_new_clients_stays_under_the_cap_and_a_returning_client_keeps_its_session():
+    app = make_app(LembroSessionInterface(interval=None, max_size="256K"))
+
+    @app.route("/visit")
+    def visit():
+        flask.session["page"] = "x" * 1000
+        return "ok"
+
+    returning = app.test_client()
+    returning.get("/inc")
+    peak = 0
+    for i in range(1500):
+        app.test_client().get("/visit")
+        if i % 50 == 0:
+            assert returning.get("/").text == "1 -"  # the user comes back now and then
+        peak = max(peak, app.session_interface.store.stats()["bytes"])
+    assert peak <= 256 * 1024
+    assert app.session_interface.store.stats()["evictions"] > 0
+    assert returning.get("/").text == "1 -"
