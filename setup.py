@@ -20,6 +20,7 @@ setup(
         "pyramid": ["pyramid>=2"],
         "bottle": ["bottle>=0.12"],
         "redis": ["redis>=4"],
+        "flask": ["flask>=2.3"],
         "test": [
             "pytest>=7", "WebTest>=3", "hypothesis>=6", "ruff", "pyramid>=2", "pyramid_beaker", "waitress",
             "bottle>=0.12", "redis>=4", "flask>=2.3",

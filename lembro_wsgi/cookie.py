@@ -119,7 +119,8 @@ class SessionCookie:
             raise ValueError(f"path: expected a path starting with '/', got {path!r}")
         if domain is not None and (not isinstance(domain, str) or not domain or ";" in domain):
             raise ValueError(f"domain: expected None or a domain name, got {domain!r}")
-        self.path, self.domain = path, domain
+        self.path = path
+        self.domain = domain.lstrip(".") if domain else None  # RFC 6265 ignores a leading dot; some clients do not
         self.max_age = parse_count(max_age, "max_age")
         self.partitioned = parse_bool(partitioned, "partitioned")
         self._signer = None if secret is None else _Signer(_check_secrets(secret, min_secret))

@@ -93,3 +93,19 @@ def test_bottle_example():
     assert app.cookies["lembro.sid"] != old
     assert "Hello anonymous." in app.get("/logout").follow().text
     assert "Set-Cookie" not in app.get("/health").headers
+
+
+def test_flask_example_counter_login_logout_stats():
+    store = LembroStore(interval=None)
+    app = webtest.TestApp(load_example("flask_app").make_app(store=store))
+    first = app.get("/")
+    assert "Visits in this session: 1" in first.text and "SameSite=Lax" in first.headers["Set-Cookie"]
+    assert "Visits in this session: 2" in app.get("/").text
+    old = app.cookies["session"]
+    page = log_in(app, "Ana")
+    assert "Hello Ana. Visits in this session: 3" in page.text
+    assert app.cookies["session"] != old
+    assert "1 sessions" in app.get("/stats").text
+    assert "Logged out" in app.get("/logout").text
+    assert "Hello anonymous. Visits in this session: 1" in app.get("/").text
+    store.close()

@@ -1,0 +1,62 @@
+"""Flask's own session, flash and test-client session tests, run with LembroSessionInterface swapped in.
+
+The tests come from the sdist of the installed Flask, fetched from PyPI at
+test time (never committed) into a cache. Every app that would use Flask's
+default cookie session gets a fresh LembroSessionInterface
+(tests/flask_upstream_plugin.py). No test is exempt: those about the cookie
+serializer and MAX_COOKIE_SIZE pass too, since a lembro cookie holds an id.
+"""
+
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SELECTION = ["tests/test_basic.py", "tests/test_testing.py", "-k", "session or flash"]
+
+
+def flask_tests():
+    """The installed Flask's sdist, unpacked once per machine; skips (fails under CI) when PyPI is out of reach."""
+    release = version("flask")
+    cache = Path(os.environ.get("LEMBRO_TEST_CACHE", Path(tempfile.gettempdir()) / "lembro-test-cache"))
+    unpacked = cache / f"flask-{release}"
+    if (unpacked / "tests" / "test_basic.py").exists():
+        return unpacked
+    cache.mkdir(parents=True, exist_ok=True)
+    fetched = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:", "--no-deps",
+         f"flask=={release}", "-d", str(cache)],
+        capture_output=True, text=True, timeout=300,
+    )
+    archive = cache / f"flask-{release}.tar.gz"
+    if fetched.returncode != 0 or not archive.exists():
+        reason = f"could not fetch Flask {release}'s sdist from PyPI: {fetched.stderr.strip()[-300:]}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with tarfile.open(archive) as sdist:
+        members = [m for m in sdist.getmembers() if m.name.startswith(f"flask-{release}/tests/")]
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        sdist.extractall(cache, members=members, **safe)  # noqa: S202 - PyPI's Flask sdist, test files only
+    return unpacked
+
+
+def test_flasks_own_session_tests_pass_with_lembro():
+    source = flask_tests()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "tests.flask_upstream_plugin", "-p", "no:cacheprovider",
+         "-W", "ignore::DeprecationWarning", *SELECTION],
+        cwd=source, env=env, capture_output=True, text=True, timeout=300,
+    )
+    report = run.stdout + run.stderr
+    assert run.returncode == 0, report[-3000:]
+    swapped = int(report.split("lembro: ")[1].split()[0])
+    passed = int(report.split(" passed")[0].split()[-1])
+    assert passed >= 20 and swapped >= passed - 2, report[-1500:]  # most of them really ran on lembro
