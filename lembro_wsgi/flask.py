@@ -25,6 +25,7 @@ from typing import Any
 import flask
 from flask.sessions import SessionInterface, SessionMixin
 
+from .backend import BackendUnavailable
 from .cookie import SessionCookie
 from .factory import SessionFactory
 from .session import Session
@@ -133,7 +134,10 @@ class LembroSessionInterface(SessionInterface):
         cookie = self.cookie(app)
         if cookie is None:  # Flask then hands out its NullSession: reads as empty, refuses writes
             return None
-        return self.sessions.open(request.environ, cookie=cookie, eager=True)  # type: ignore[return-value]
+        try:
+            return self.sessions.open(request.environ, cookie=cookie, eager=True)  # type: ignore[return-value]
+        except BackendUnavailable:  # lazy then: the view's first use raises it again, where error handlers see it
+            return self.sessions.open(request.environ, cookie=cookie)  # type: ignore[return-value]
 
     def save_session(self, app: flask.Flask, session: SessionMixin, response: flask.Response) -> None:
         """Save or touch the session; set, refresh or expire the cookie as ``should_set_cookie`` says."""
@@ -142,7 +146,11 @@ class LembroSessionInterface(SessionInterface):
             return
         if session.accessed:
             response.vary.add("Cookie")
-        lifetime = int(app.permanent_session_lifetime.total_seconds()) if session.permanent else None
+        try:
+            permanent = session.permanent
+        except BackendUnavailable:  # the backend is down and the view never had its session: nothing to save
+            return
+        lifetime = int(app.permanent_session_lifetime.total_seconds()) if permanent else None
         session.lifetime = lifetime
         headers = self.sessions.close(
             session, cookie=cookie, resend=self.should_set_cookie(app, session), max_age=lifetime

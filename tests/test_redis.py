@@ -140,14 +140,22 @@ def test_pyramid_exception_view_turns_redis_down_into_a_503(own_redis):
     assert app.get("/").text == "1"
 
 
-def test_flask_errorhandler_turns_redis_down_into_a_503(own_redis):
-    """The README's recipe for Flask behind LembroMiddleware: an error handler for BackendUnavailable."""
+@pytest.mark.parametrize("how", ["interface", "middleware"])
+def test_flask_errorhandler_turns_redis_down_into_a_503(own_redis, how):
+    """The README's recipe for Flask: an error handler for BackendUnavailable."""
     flask = pytest.importorskip("flask")
+    from lembro_wsgi.flask import LembroSessionInterface
+
     app = flask.Flask(__name__)
+    app.secret_key = "flask secret"
+    if how == "interface":
+        app.session_interface = LembroSessionInterface(type="ext:redis", url=own_redis.url)
+    else:
+        app.wsgi_app = LembroMiddleware(app.wsgi_app, type="ext:redis", url=own_redis.url)
 
     @app.route("/")
     def count():
-        session = flask.request.environ["lembro.session"]
+        session = flask.session if how == "interface" else flask.request.environ["lembro.session"]
         session["n"] = session.get("n", 0) + 1
         return str(session["n"])
 
@@ -155,7 +163,6 @@ def test_flask_errorhandler_turns_redis_down_into_a_503(own_redis):
     def unavailable(exc):
         return "sessions are down, try again shortly", 503
 
-    app.wsgi_app = LembroMiddleware(app.wsgi_app, type="ext:redis", url=own_redis.url)
     client = webtest.TestApp(app)
     assert client.get("/").text == "1"
     own_redis.stop()
