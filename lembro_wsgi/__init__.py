@@ -1,4 +1,4 @@
-"""lembro_wsgi: in-memory sessions for WSGI apps that purge expired data and stay under a size cap.
+"""in-memory sessions for WSGI apps that purge expired data and stay under a size cap.
 
     from lembro_wsgi import LembroMiddleware
     app = LembroMiddleware(app, interval=60, max_size='1M')   # environ['lembro.session']

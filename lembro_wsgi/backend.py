@@ -190,7 +190,7 @@ class SessionBackend:
             if self.lembro:
                 raise
             if is_full(exc):
-                log.warning("lembro_wsgi: session backend %r refused a write: out of memory", self.type)
+                log.warning("session backend %r refused a write: out of memory", self.type)
                 raise BackendFull(f"session backend {self.type!r} is out of memory") from exc
             if not is_unavailable(exc):
                 raise
@@ -198,7 +198,7 @@ class SessionBackend:
             error = BackendUnavailable(
                 f"session backend {self.type!r} at {where} is unavailable ({type(exc).__module__}.{type(exc).__name__})"
             )
-            log.error("lembro_wsgi: %s", error)
+            log.error("%s", error)
             raise error from exc
 
     def _locked(self, manager: Any, write: bool, replace: bool = False) -> AbstractContextManager:
@@ -223,7 +223,7 @@ class SessionBackend:
             record = exc
         if not _is_record(record):
             reason = f"{type(record).__name__}: {record}" if isinstance(record, Exception) else "not a session record"
-            log.warning("lembro_wsgi: dropped session %s: its stored record does not load (%s)", short_id(sid), reason)
+            log.warning("dropped session %s: its stored record does not load (%s)", short_id(sid), reason)
             self.destroy(sid)
             return None
         if not (self.lembro or self.redis) and self._expired(record):

@@ -40,5 +40,5 @@ class Purger:
             try:
                 store.purge()
             except Exception:  # keep purging: one bad run must not end the schedule
-                log.exception("lembro_wsgi: background purge failed")
+                log.exception("background purge failed")
             del store

@@ -201,7 +201,7 @@ class Session(MutableMapping):
     def _lose(self) -> None:
         """The stored session vanished while this request ran: never write it back, send no cookie."""
         log.debug(
-            "lembro_wsgi: session %s was destroyed, expired or evicted during the request; its write is dropped",
+            "session %s was destroyed, expired or evicted during the request; its write is dropped",
             short_id(self._stored),
         )
         self._gone = True
@@ -248,6 +248,6 @@ class Session(MutableMapping):
             self._persist()
         else:
             log.warning(
-                "lembro_wsgi: session %s changed after the response started, with no cookie sent for it; "
+                "session %s changed after the response started, with no cookie sent for it; "
                 "the change is dropped", short_id(self._id),
             )

@@ -236,7 +236,7 @@ class LembroStore:
             removed = self._expire(self.clock())
             self._purges += 1
         if removed:
-            log.debug("lembro_wsgi: purge removed %d expired sessions", len(removed))
+            log.debug("purge removed %d expired sessions", len(removed))
         self._report(removed)
         return len(removed)
 
@@ -278,7 +278,7 @@ class LembroStore:
         size = _BYTES_HEADER + len(blob) + id_size(sid) + ENTRY_OVERHEAD
         if size > self.max_size:
             log.warning(
-                "lembro_wsgi: refused session %s: %d bytes is over max_size %d",
+                "refused session %s: %d bytes is over max_size %d",
                 short_id(sid), size, self.max_size,
             )
             raise SessionTooLarge(f"session of {size} bytes is larger than max_size {self.max_size}")
@@ -310,7 +310,7 @@ class LembroStore:
             return pickle.loads(blob)
         except Exception as exc:  # noqa: BLE001 - whatever unpickling raises, the record is unusable
             log.warning(
-                "lembro_wsgi: dropped session %s: its stored data no longer loads (%s: %s)",
+                "dropped session %s: its stored data no longer loads (%s: %s)",
                 short_id(sid), type(exc).__name__, exc,
             )
         with self._lock:
@@ -396,7 +396,7 @@ class LembroStore:
         self._evictions += len(removed)
         if removed:
             log.debug(
-                "lembro_wsgi: evicted %d sessions for size, now %d bytes of %d",
+                "evicted %d sessions for size, now %d bytes of %d",
                 len(removed), self._bytes, self.max_size,
             )
         return removed
@@ -409,7 +409,7 @@ class LembroStore:
             try:
                 self.on_evict(sid, reason)
             except Exception:
-                log.exception("lembro_wsgi: on_evict callback failed for %s", short_id(sid))
+                log.exception("on_evict callback failed for %s", short_id(sid))
 
     def _start_purger(self) -> None:
         if self.interval is not None and not self._closed:
