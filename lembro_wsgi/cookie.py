@@ -89,6 +89,20 @@ class _Signer:
         return None, False
 
 
+def cookie_domain(domain: str | None) -> str | None:
+    """A ``Domain`` attribute as browsers take it: no leading dot, no port, IDNA for non-ASCII names."""
+    if not domain:
+        return None
+    host = domain.lstrip(".")
+    if not host.startswith("["):
+        host = host.rpartition(":")[0] if host.count(":") == 1 else host
+    try:
+        host.encode("ascii")
+    except UnicodeEncodeError:
+        host = host.encode("idna").decode("ascii")
+    return host
+
+
 class SessionCookie:
     """How the session id travels: name, signing and attributes, all checked at construction."""
 
@@ -120,9 +134,11 @@ class SessionCookie:
         if domain is not None and (not isinstance(domain, str) or not domain or ";" in domain):
             raise ValueError(f"domain: expected None or a domain name, got {domain!r}")
         self.path = path
-        self.domain = domain.lstrip(".") if domain else None  # RFC 6265 ignores a leading dot; some clients do not
+        self.domain = cookie_domain(domain)
         self.max_age = parse_count(max_age, "max_age")
         self.partitioned = parse_bool(partitioned, "partitioned")
+        if self.partitioned:  # browsers take a Partitioned cookie only when it is Secure
+            self.secure = True
         self._signer = None if secret is None else _Signer(_check_secrets(secret, min_secret))
 
     def read(self, environ: dict) -> tuple[str | None, bool]:
@@ -164,8 +180,11 @@ class SessionCookie:
             return []
         value = None if outcome == EXPIRE else self.value(outcome)
         lasting = self.max_age if isinstance(max_age, Unset) else max_age
+        loose = self.samesite == "None" and not self.secure  # WebOb refuses it; Flask's config may ask for it
         cookie = make_cookie(
             self.name, value, max_age=lasting if value is not None else None, path=self.path,
-            domain=self.domain, secure=self.secure, httponly=self.httponly, samesite=self.samesite,
+            domain=self.domain, secure=self.secure, httponly=self.httponly,
+            samesite=None if loose else self.samesite,
         )
+        cookie += "; SameSite=None" if loose else ""
         return [("Set-Cookie", cookie + "; Partitioned" if self.partitioned else cookie)]

@@ -20,6 +20,8 @@ default session does: ``SESSION_COOKIE_*``, ``PERMANENT_SESSION_LIFETIME``,
 
 from __future__ import annotations
 
+import copy
+import math
 from typing import Any
 
 import flask
@@ -43,6 +45,7 @@ FLASK_SETTINGS = {
     "max_age": "PERMANENT_SESSION_LIFETIME with session.permanent = True",
 }
 CONFIG_PREFIX = "LEMBRO_"
+_STORE_OPTIONS = frozenset({"interval", "max_size", "max_sessions"})
 
 
 class FlaskSession(Session, SessionMixin):
@@ -69,7 +72,16 @@ class FlaskSession(Session, SessionMixin):
     def modified(self, value: bool) -> None:
         if value:
             self.changed()
+        else:  # as in Flask: nothing of this request's changes is saved
+            self._dirty = False
         self._modified = bool(value)
+
+    def __copy__(self) -> dict[str, Any]:
+        """A plain dict of the data, as ``dict(session)``: a copy never shares or saves the session."""
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return copy.deepcopy(dict(self), memo)
 
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, value)
@@ -148,13 +160,15 @@ class LembroSessionInterface(SessionInterface):
             response.vary.add("Cookie")
         try:
             permanent = session.permanent
-        except BackendUnavailable:  # the backend is down and the view never had its session: nothing to save
-            return
-        lifetime = int(app.permanent_session_lifetime.total_seconds()) if permanent else None
-        session.lifetime = lifetime
-        headers = self.sessions.close(
-            session, cookie=cookie, resend=self.should_set_cookie(app, session), max_age=lifetime
-        )
+            lifetime = max(1, math.ceil(app.permanent_session_lifetime.total_seconds())) if permanent else None
+            session.lifetime = lifetime
+            headers = self.sessions.close(
+                session, cookie=cookie, resend=self.should_set_cookie(app, session), max_age=lifetime
+            )
+        except BackendUnavailable:
+            if session.loaded and session.accessed:  # the view had its session: it cannot be answered as saved
+                raise
+            return  # never loaded, or never used (the backend has logged the outage): the response goes out
         for name, value in headers:
             response.headers.add(name, value)
         if headers:
@@ -180,6 +194,10 @@ class LembroSession:
             key[len(CONFIG_PREFIX):].lower(): value for key, value in app.config.items()
             if key.startswith(CONFIG_PREFIX)
         }
+        if "store" in self.options:  # an explicit store has its own caps: the config's give way
+            from_config = {k: v for k, v in from_config.items() if k not in _STORE_OPTIONS}
+        if "type" in self.options:  # an explicit backend: the config's backend and its options give way
+            from_config = {k: v for k, v in from_config.items() if k in _STORE_OPTIONS | {"timeout"}}
         try:
             interface = LembroSessionInterface(**{**from_config, **self.options})
         except ValueError as exc:

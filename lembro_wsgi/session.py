@@ -153,6 +153,10 @@ class Session(MutableMapping):
         self._dirty = False
         self._gone = False  # a brand-new id: nothing of the old session can come back through it
 
+    def clear(self) -> None:
+        """Empty the session as a logout: ``invalidate()``, so a request still running cannot bring it back."""
+        self.invalidate()
+
     def regenerate(self) -> None:
         """Keep the data under a new id (at login); the old id is destroyed once the new one is stored."""
         self._load()
@@ -206,6 +210,11 @@ class Session(MutableMapping):
         )
         self._gone = True
         self._stored = self._client = None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the session has been read from the backend in this request."""
+        return self._loaded
 
     def load(self) -> None:
         """Read the session from the backend now, rather than on first use."""
