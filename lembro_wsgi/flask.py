@@ -194,10 +194,10 @@ class LembroSession:
             key[len(CONFIG_PREFIX):].lower(): value for key, value in app.config.items()
             if key.startswith(CONFIG_PREFIX)
         }
-        if "store" in self.options:  # an explicit store has its own caps: the config's give way
-            from_config = {k: v for k, v in from_config.items() if k not in _STORE_OPTIONS}
-        if "type" in self.options:  # an explicit backend: the config's backend and its options give way
-            from_config = {k: v for k, v in from_config.items() if k in _STORE_OPTIONS | {"timeout"}}
+        if "store" in self.options or "type" in self.options:  # an explicit backend: the config's gives way
+            lembro = "store" not in self.options and self.options.get("type") in (None, "lembro")
+            kept = _STORE_OPTIONS | {"timeout"} if lembro else {"timeout"}
+            from_config = {k: v for k, v in from_config.items() if k in kept}
         try:
             interface = LembroSessionInterface(**{**from_config, **self.options})
         except ValueError as exc:

@@ -293,3 +293,96 @@ def test_a_flood_of_new_clients_stays_under_the_cap_and_a_returning_client_keeps
     assert peak <= 256 * 1024
     assert app.session_interface.store.stats()["evictions"] > 0
     assert returning.get("/").text == "1 -"
+
+
+def test_clear_at_logout_is_final_against_a_slow_request_even_with_a_flash_after_it():
+    app = make_app()
+    loaded, proceed = threading.Event(), threading.Event()
+
+    @app.route("/slow-read")
+    def slow_read():
+        user = flask.session.get("user")
+        loaded.set()
+        proceed.wait(5)
+        flask.session["seen"] = True
+        return str(user)
+
+    @app.route("/logout-flash")
+    def logout_flash():
+        flask.session.clear()
+        flask.flash("logged out")
+        return "out"
+
+    client = app.test_client()
+    client.get("/login?user=ana")
+    cookie = session_cookie(client)
+    result = {}
+    slow = threading.Thread(target=lambda: result.update(response=raw(app, "/slow-read", f"session={cookie}")))
+    slow.start()
+    assert loaded.wait(5)
+    client.get("/logout-flash")
+    proceed.set()
+    slow.join(5)
+    assert result["response"].text == "ana"
+    assert client.get("/").text == "0 -"  # the user's new cookie: logged out, the flash aside
+    assert raw(app, "/", f"session={cookie}").text == "0 -"  # a copied pre-logout cookie is dead
+
+
+def test_modified_false_saves_nothing_as_in_flask():
+    app = make_app()
+
+    @app.route("/undo")
+    def undo():
+        flask.session["n"] = 99
+        flask.session.modified = False
+        return "undone"
+
+    fresh = app.test_client()
+    assert set_cookies(fresh.get("/undo")) == [] and len(app.session_interface.store) == 0
+    client = app.test_client()
+    client.get("/inc")
+    assert set_cookies(client.get("/undo")) == []
+    assert client.get("/").text == "1 -"
+
+
+def test_copies_of_the_session_are_plain_dicts_that_never_write_back():
+    import copy
+
+    app = make_app()
+
+    @app.route("/copies")
+    def copies():
+        shallow, deep = copy.copy(flask.session), copy.deepcopy(flask.session)
+        shallow["n"], deep["n"] = 50, 60
+        return f"{type(shallow).__name__} {type(deep).__name__} {flask.session['n']}"
+
+    client = app.test_client()
+    client.get("/inc")
+    assert client.get("/copies").text == "dict dict 1"
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"SESSION_COOKIE_SAMESITE": "None"}, ["samesite=none"]),  # as configured, Secure or not
+    ({"SESSION_COOKIE_PARTITIONED": True}, ["partitioned", "secure"]),  # browsers need both
+    ({"SESSION_COOKIE_DOMAIN": "example.com:8080"}, ["domain=example.com;"]),
+    ({"SESSION_COOKIE_DOMAIN": "bücher.example"}, ["domain=xn--bcher-kva.example"]),
+])
+def test_cookie_attributes_as_werkzeug_writes_them(config, expected):
+    app = make_app(**config)
+    header = set_cookies(app.test_client().get("/inc"))[0].lower()
+    for part in expected:
+        assert part in header, (part, header)
+
+
+def test_sub_second_permanent_lifetimes_round_up():
+    app = make_app(PERMANENT_SESSION_LIFETIME=datetime.timedelta(milliseconds=500))
+    response = app.test_client().get("/permanent")
+    assert response.status_code == 200 and "Max-Age=1" in set_cookies(response)[0]
+
+
+def test_explicit_store_and_type_win_over_lembro_config():
+    app = flask.Flask(__name__)
+    app.config.update(LEMBRO_MAX_SIZE="4M", LEMBRO_TYPE="ext:redis", LEMBRO_URL="redis://127.0.0.1:1/0")
+    with LembroStore(interval=None) as store:
+        assert LembroSession(app, store=store).interface.store is store
+    assert LembroSession(app, type=None).interface.store.max_size == 4 * 1024 * 1024

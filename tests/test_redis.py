@@ -296,3 +296,29 @@ def test_a_full_redis_refuses_writes_without_losing_anything(caplog):
         client.close()
     finally:
         server.stop()
+
+
+def test_flask_request_that_never_uses_its_session_answers_while_redis_is_down(own_redis):
+    flask = pytest.importorskip("flask")
+    from lembro_wsgi.flask import LembroSessionInterface
+
+    app = flask.Flask(__name__)
+    app.secret_key = "flask secret"
+    app.session_interface = LembroSessionInterface(type="ext:redis", url=own_redis.url)
+    stopped = []
+
+    @app.route("/login")
+    def login():
+        flask.session["user"] = "ana"
+        return "in"
+
+    @app.route("/hello")
+    def hello():
+        own_redis.stop()  # Redis goes down after the session was loaded, before the response
+        stopped.append(True)
+        return "hello"
+
+    client = webtest.TestApp(app)
+    client.get("/login")
+    assert client.get("/hello").text == "hello" and stopped
+    own_redis.restart()
