@@ -10,7 +10,15 @@ setup(
     long_description=long_description,
     long_description_content_type="text/markdown",
     license="MIT",
+    author="The lembro_wsgi authors",
+    url="https://pypi.org/project/lembro_wsgi/",
+    project_urls={
+        "Documentation": "https://pypi.org/project/lembro_wsgi/",
+        "Changelog": "https://pypi.org/project/lembro_wsgi/#history",
+        "Origin (express-lembro)": "https://www.npmjs.com/package/express-lembro",
+    },
     packages=find_packages(include=["lembro_wsgi", "lembro_wsgi.*"]),
+    package_data={"lembro_wsgi": ["py.typed"]},
     python_requires=">=3.9",
     install_requires=["WebOb>=1.8", "Beaker>=1.12"],
     entry_points={
@@ -21,15 +29,20 @@ setup(
         "bottle": ["bottle>=0.12"],
         "redis": ["redis>=4"],
         "flask": ["flask>=2.3"],
+        "prometheus": ["prometheus_client>=0.16"],
+        "examples": ["waitress", "pyramid>=2", "pyramid_beaker", "bottle>=0.12", "flask>=2.3"],
         "test": [
             "pytest>=7", "WebTest>=3", "hypothesis>=6", "ruff", "pyramid>=2", "pyramid_beaker", "waitress",
-            "bottle>=0.12", "redis>=4", "flask>=2.3",
+            "bottle>=0.12", "redis>=4", "flask>=2.3", "prometheus_client>=0.16", "mypy",
         ],
     },
     classifiers=[
         "Programming Language :: Python :: 3",
         "Framework :: Pyramid",
         "Framework :: Bottle",
+        "Framework :: Flask",
+        "Typing :: Typed",
+        "License :: OSI Approved :: MIT License",
         "Topic :: Internet :: WWW/HTTP :: WSGI :: Middleware",
     ],
 )

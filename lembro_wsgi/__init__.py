@@ -11,6 +11,7 @@ from .namespace import LembroNamespaceManager
 from .options import parse_size
 from .registry import get_store, reset_stores
 from .session import Session
+from .stats import StatsApp
 from .store import LembroStore, SessionTooLarge
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Session",
     "SessionFactory",
     "SessionTooLarge",
+    "StatsApp",
     "get_store",
     "parse_size",
     "reset_stores",

@@ -17,6 +17,7 @@ equal expiries the earliest written first.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import math
@@ -42,6 +43,9 @@ ENTRY_OVERHEAD = 336
 
 #: Usage falls to this fraction of a cap after an eviction batch.
 LOW_WATER = 0.75
+
+#: Samples kept by ``history()``: one per purge, so an hour at the default interval.
+HISTORY = 60
 
 _BYTES_HEADER = sys.getsizeof(b"")
 _PICKLE = pickle.HIGHEST_PROTOCOL
@@ -119,6 +123,8 @@ class LembroStore:
         self._bytes = 0
         self._evictions = self._expirations = self._purges = 0
         self._closed = False
+        self._history: collections.deque[dict[str, float | int]] = collections.deque(maxlen=HISTORY)
+        self._sampled = (0, 0)  # evictions and expirations at the last sample
         self._purger: Purger | None = None
         self._start_purger()
         _live_stores.add(self)
@@ -231,10 +237,11 @@ class LembroStore:
         return {sid: data for sid, data in loaded if data is not None}
 
     def purge(self) -> int:
-        """Remove expired sessions now; returns how many went."""
+        """Remove expired sessions now and sample the history ring; returns how many went."""
         with self._lock:
             removed = self._expire(self.clock())
             self._purges += 1
+            self._sample()
         if removed:
             log.debug("purge removed %d expired sessions", len(removed))
         self._report(removed)
@@ -255,6 +262,12 @@ class LembroStore:
             }
         self._report(removed)
         return stats
+
+    def history(self) -> list[dict[str, float | int]]:
+        """Recent samples, oldest first, one per purge (the last ``HISTORY``): ``time`` (seconds since
+        the epoch), ``bytes``, ``sessions``, and the ``evictions`` and ``expirations`` since the sample before."""
+        with self._lock:
+            return [dict(sample) for sample in self._history]
 
     def close(self) -> None:
         """Stop the background purge; the store stays usable with lazy purging. Idempotent."""
@@ -318,6 +331,16 @@ class LembroStore:
             if entry is not None and entry.blob is blob:
                 self._drop(entry)
         return None
+
+    def _sample(self) -> None:
+        self._history.append({
+            "time": time.time(),
+            "bytes": self._bytes,
+            "sessions": len(self._entries),
+            "evictions": self._evictions - self._sampled[0],
+            "expirations": self._expirations - self._sampled[1],
+        })
+        self._sampled = (self._evictions, self._expirations)
 
     def _renew(self, entry: _Entry, lifetime: float | None, now: float, warm: bool) -> None:
         entry.timeout = lifetime
