@@ -20,7 +20,7 @@ import pickle
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any, Callable
+from typing import Any, Callable, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from beaker.cache import clsmap
@@ -39,7 +39,7 @@ Record = dict[str, Any]
 
 log = logging.getLogger("lembro_wsgi")
 
-_NO_LOCK = nullcontext()
+_NO_LOCK: AbstractContextManager[None] = nullcontext()
 
 #: Client libraries whose own exceptions mean "backend unreachable or failing", never "bad record".
 _CLIENT_MODULES = frozenset({"pylibmc", "memcache", "bmemcached", "pymongo", "sqlalchemy"})
@@ -114,7 +114,7 @@ def is_full(exc: BaseException) -> bool:
 
 def _redis_key(manager: Any) -> str:
     """The Redis key Beaker's manager keeps the session under (Beaker's own key format)."""
-    return manager._format_key(KEY)
+    return str(manager._format_key(KEY))
 
 
 def _is_record(value: object) -> bool:
@@ -148,7 +148,7 @@ class SessionBackend:
             except Exception as exc:
                 raise ValueError(f"type: expected a Beaker backend such as 'file' or 'ext:redis', got {type!r}") from exc
             self.options = {"timeout": None if timeout is None else math.ceil(timeout), **options}
-            self._probe(type)
+            self._probe(str(type))
         self.redis = inspect.isclass(self.namespace_class) and issubclass(self.namespace_class, RedisNamespaceManager)
 
     def _probe(self, type: str) -> None:
@@ -201,7 +201,7 @@ class SessionBackend:
             log.error("%s", error)
             raise error from exc
 
-    def _locked(self, manager: Any, write: bool, replace: bool = False) -> AbstractContextManager:
+    def _locked(self, manager: Any, write: bool, replace: bool = False) -> AbstractContextManager[None]:
         """Beaker's lock protocol for backends that need it; each lembro call is one atomic store call."""
         return _NO_LOCK if self.lembro else _beaker_lock(manager, write, replace)
 
@@ -229,7 +229,7 @@ class SessionBackend:
         if not (self.lembro or self.redis) and self._expired(record):
             self.destroy(sid)  # backends without their own expiry are checked here
             return None
-        return record
+        return cast(Record, record)
 
     def exists(self, sid: str) -> bool:
         """Whether ``sid`` holds a live session, without refreshing it where the backend allows."""
@@ -255,7 +255,7 @@ class SessionBackend:
         """
         manager = self._manager(sid, timeout)
         if self.lembro:
-            return manager.replace(KEY, record)
+            return bool(manager.replace(KEY, record))
         with self._reaching():
             if self.redis:
                 ttl = manager.timeout
@@ -271,7 +271,7 @@ class SessionBackend:
         atomic step that also keeps the session's eviction tier.
         """
         if self.lembro:
-            return self._manager(old, timeout).move(KEY, record, new)
+            return bool(self._manager(old, timeout).move(KEY, record, new))
         self.save(new, record, timeout)
         if self._take(old):
             return True
@@ -283,7 +283,7 @@ class SessionBackend:
         manager = self._manager(sid)
         with self._reaching():
             if self.redis:
-                return manager.client.delete(_redis_key(manager)) == 1
+                return bool(manager.client.delete(_redis_key(manager)) == 1)
             return self._under_write_lock(manager, self._remove_live)
 
     def _under_write_lock(self, manager: Any, action: Callable[..., bool], *args: Any) -> bool:
@@ -335,7 +335,7 @@ class SessionBackend:
         """
         manager = self._manager(sid, timeout)
         if self.lembro:
-            return manager.touch(KEY)
+            return bool(manager.touch(KEY))
         with self._reaching():
             if self.redis:
                 key = _redis_key(manager)

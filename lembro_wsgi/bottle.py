@@ -45,7 +45,7 @@ class LembroPlugin:
             if isinstance(other, LembroPlugin) and other is not self and other.keyword == self.keyword:
                 raise bottle.PluginError(f"another LembroPlugin already hands out {self.keyword!r}")
 
-    def apply(self, callback: Callable, route: bottle.Route) -> Callable:
+    def apply(self, callback: Callable[..., Any], route: bottle.Route) -> Callable[..., Any]:
         if self.keyword not in inspect.signature(route.callback).parameters:
             return callback
 

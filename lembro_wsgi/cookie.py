@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from typing import Any
 
 from webob.cookies import make_cookie, parse_cookie
 
@@ -141,7 +142,7 @@ class SessionCookie:
             self.secure = True
         self._signer = None if secret is None else _Signer(_check_secrets(secret, min_secret))
 
-    def read(self, environ: dict) -> tuple[str | None, bool]:
+    def read(self, environ: dict[str, Any]) -> tuple[str | None, bool]:
         """The session id the request carries and whether it needs re-signing with the newest secret.
 
         Anything missing, malformed, forged or duplicated (two cookies of this

@@ -61,7 +61,7 @@ class SessionFactory:
             name = next(iter(backend_options))
             raise ValueError(f"{name}: not a lembro option (backend options need type=, e.g. 'file')")
         given = {"interval": interval, "max_size": max_size, "max_sessions": max_sessions}
-        store_options = {name: value for name, value in given.items() if value is not UNSET}
+        store_options: dict[str, Any] = {name: value for name, value in given.items() if value is not UNSET}
         if store_options and not (lembro and store is None):
             name = next(iter(store_options))
             where = f"type={type!r} bounds its own memory" if not lembro else "the store= given has its own"
@@ -74,7 +74,7 @@ class SessionFactory:
         self.backend = SessionBackend(type, self.store, lifetime, **backend_options)
         self.session_class = session_class
 
-    def open(self, environ: dict, cookie: SessionCookie | None = None, eager: bool = False) -> Session:
+    def open(self, environ: dict[str, Any], cookie: SessionCookie | None = None, eager: bool = False) -> Session:
         """The request's session, lazy: the cookie is read now, the backend on first use (``eager``: now).
 
         ``cookie`` replaces the configured cookie rules for this request (Flask reads them from its config).

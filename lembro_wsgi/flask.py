@@ -48,7 +48,7 @@ CONFIG_PREFIX = "LEMBRO_"
 _STORE_OPTIONS = frozenset({"interval", "max_size", "max_sessions"})
 
 
-class FlaskSession(Session, SessionMixin):
+class FlaskSession(Session, SessionMixin):  # type: ignore[override]  # lembro's read-only ``new``; Flask never sets it
     """A lembro ``Session`` that is Flask's ``SessionMixin``: ``permanent``, and Flask's writable flags.
 
     ``modified`` is set by every change (set it yourself after mutating a
@@ -119,7 +119,7 @@ class LembroSessionInterface(SessionInterface):
                 raise ValueError(f"{name}: Flask configures it: set {FLASK_SETTINGS[name]} instead")
         self.sessions = SessionFactory(session_class=FlaskSession, **options)
         self.store = self.sessions.store
-        self._cookie_cache: tuple[tuple, SessionCookie] | None = None
+        self._cookie_cache: tuple[tuple[Any, ...], SessionCookie] | None = None
 
     def cookie(self, app: flask.Flask) -> SessionCookie | None:
         """The cookie rules for ``app``'s current config (built once per change); ``None`` without a secret key."""

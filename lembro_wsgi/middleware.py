@@ -41,11 +41,11 @@ class LembroMiddleware:
         self.sessions = SessionFactory(**options)
         self.store = self.sessions.store
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         session = environ[self.environ_key] = self.sessions.open(environ)
         cookie_headers: list[tuple[str, str]] | None = None
 
-        def session_start_response(status: str, headers: list, exc_info: Any = None) -> Callable:
+        def session_start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             nonlocal cookie_headers
             if cookie_headers is None:  # the first call decides; an error page after it reuses the decision
                 cookie_headers = self.sessions.close(session)

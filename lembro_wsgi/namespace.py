@@ -74,7 +74,7 @@ class CreationLock:
         self.lock = lock  # held here, so the table keeps it while anyone can still release it
 
     def acquire(self, wait: bool = True) -> bool:
-        return self.lock.acquire(blocking=wait)
+        return bool(self.lock.acquire(blocking=wait))
 
     def release(self) -> None:
         self.lock.release()
@@ -111,7 +111,7 @@ class LembroNamespaceManager(NamespaceManager):
             cached = self.__dict__["_lock"] = (_generation, access_lock(self.namespace))
         return cached[1]
 
-    def _sid(self, key: Any) -> tuple:
+    def _sid(self, key: Any) -> tuple[str, Any]:
         return (self.namespace, key)
 
     def get_creation_lock(self, key: Any) -> CreationLock:
@@ -130,7 +130,7 @@ class LembroNamespaceManager(NamespaceManager):
         acquired = lock.acquire(blocking=wait)
         if acquired:  # released as the very lock taken, even if a fork came in between
             self.__dict__.setdefault("_held", []).append(lock)
-        return acquired
+        return bool(acquired)
 
     def release_write_lock(self) -> None:
         self.__dict__["_held"].pop().release()

@@ -52,9 +52,9 @@ class LembroCollector(Collector):
                 family.add_metric([self.name], float(stats[key] or 0))
                 yield family
         for metric, key, doc in _COUNTERS:
-            family = CounterMetricFamily(metric, doc, labels=["store"])
-            family.add_metric([self.name], float(stats[key] or 0))
-            yield family
+            counter = CounterMetricFamily(metric, doc, labels=["store"])
+            counter.add_metric([self.name], float(stats[key] or 0))
+            yield counter
 
     def describe(self) -> Iterator[Metric]:
         """No metrics at registration time: the registry then does not call ``collect`` early."""

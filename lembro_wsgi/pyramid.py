@@ -20,7 +20,7 @@ queues, CSRF tokens) backed by the same Session and cookie code as
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, cast
 
 from pyramid.interfaces import ISession
 from zope.interface import implementer
@@ -43,11 +43,11 @@ class PyramidSession(Session):
             storage.append(msg)
             self.changed()
 
-    def pop_flash(self, queue: str = "") -> list:
-        return self.pop(_FLASH + queue, [])
+    def pop_flash(self, queue: str = "") -> list[Any]:
+        return list(self.pop(_FLASH + queue, []))
 
-    def peek_flash(self, queue: str = "") -> list:
-        return self.get(_FLASH + queue, [])
+    def peek_flash(self, queue: str = "") -> list[Any]:
+        return list(self.get(_FLASH + queue, []))
 
     def new_csrf_token(self) -> str:
         token = secrets.token_hex(20)
@@ -67,7 +67,7 @@ class LembroSessionFactory:
         self.store = self.sessions.store
 
     def __call__(self, request: Any) -> PyramidSession:
-        session = self.sessions.open(request.environ)
+        session = cast(PyramidSession, self.sessions.open(request.environ))
 
         def set_cookie(request: Any, response: Any) -> None:
             response.headerlist.extend(self.sessions.close(session))
@@ -77,7 +77,7 @@ class LembroSessionFactory:
         return session
 
 
-def settings_options(settings: dict) -> dict:
+def settings_options(settings: dict[str, Any]) -> dict[str, Any]:
     """The ``lembro.*`` settings of an ini file as factory options (``lembro.max_size`` -> ``max_size``).
 
     A ``lembro.secret`` of several lines is a rotation list, newest first.

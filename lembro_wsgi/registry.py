@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 from .options import parse_count, parse_seconds, parse_size
 from .store import LembroStore
 
-_stores: dict[tuple, LembroStore] = {}
-_by_raw: dict[tuple, LembroStore] = {}  # options as given, so a request need not parse them again
+_stores: dict[tuple[Any, ...], LembroStore] = {}
+_by_raw: dict[tuple[Any, ...], LembroStore] = {}  # options as given, so a request need not parse them again
 _lock = threading.Lock()
 
 
@@ -32,7 +33,7 @@ if hasattr(os, "register_at_fork"):
 
 
 def store_key(interval: float | str | None = 60, max_size: int | str = "1M",
-              max_sessions: int | str | None = None) -> tuple:
+              max_sessions: int | str | None = None) -> tuple[float | None, int, int | None]:
     """The parsed options that pick a store; raises ValueError naming a bad option."""
     return (
         parse_seconds(interval, "interval", allow_none=True),

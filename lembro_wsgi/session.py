@@ -24,7 +24,7 @@ from .store import SessionTooLarge, short_id
 log = logging.getLogger("lembro_wsgi")
 
 
-class Session(MutableMapping):
+class Session(MutableMapping[str, Any]):
     """Dict-like session with ``id``, ``new``, ``created``, ``accessed``, ``invalidate()``, ``regenerate()``.
 
     ``cookie_sid`` is the well-formed id the client sent (or ``None``); it is
@@ -48,6 +48,7 @@ class Session(MutableMapping):
                  resign: bool = False) -> None:
         self._backend = backend
         self._cookie_sid = cookie_sid
+        self._id: str = ""  # set when loaded
         self._rolling = rolling
         self._resign = resign
         self._loaded = False
@@ -64,13 +65,14 @@ class Session(MutableMapping):
     def _load(self) -> None:
         if self._loaded:
             return
-        record = self._backend.load(self._cookie_sid) if self._cookie_sid else None
+        sid = self._cookie_sid
+        record = self._backend.load(sid) if sid else None
         self._loaded = True  # only now: a backend error leaves the session unloaded, to raise again if used
-        if record is None:
+        if record is None or sid is None:
             self._start_fresh()
         else:
-            self._id = self._client = self._stored = self._cookie_sid
-            self._data: dict = record["data"]
+            self._id = self._client = self._stored = sid
+            self._data: dict[str, Any] = record["data"]
             self._created: float = record["created"]
             self._accessed: float | None = record["accessed"]
             self._new = False

@@ -156,7 +156,7 @@ class StatsApp:
     def _wants_json(environ: dict[str, Any]) -> bool:
         fmt = parse_qs(environ.get("QUERY_STRING", "")).get("format", [""])[-1]
         if fmt:
-            return fmt == "json"
+            return bool(fmt == "json")
         if not environ.get("HTTP_ACCEPT"):
             return False
         offers = Request(environ).accept.acceptable_offers(["text/html", "application/json"])

@@ -60,6 +60,17 @@ class SessionTooLarge(ValueError):
 
 class _Entry:
     __slots__ = ("blob", "expires", "heap", "hkey", "index", "seq", "sid", "size", "timeout", "used", "warm")
+    blob: bytes
+    expires: float
+    heap: KeyedHeap | None
+    hkey: tuple[float, int]
+    index: int
+    seq: int
+    sid: Hashable
+    size: int
+    timeout: float | None
+    used: float
+    warm: bool
 
     def rank(self) -> tuple[float, int]:
         """Eviction order within a heap: expiry (or last use, for sessions that never expire), then write order.
@@ -376,6 +387,7 @@ class LembroStore:
         return entry
 
     def _drop(self, entry: _Entry) -> None:
+        assert entry.heap is not None  # every stored entry is in one heap
         entry.heap.remove(entry)
         entry.heap = None
         del self._entries[entry.sid]
@@ -405,6 +417,7 @@ class LembroStore:
         """Evict down to the low-water mark of both caps, never evicting ``keep``."""
         size_goal, count_goal = self.max_size * LOW_WATER, (self.max_sessions or _INF) * LOW_WATER
         home = keep.heap
+        assert home is not None  # the entry just written is in its heap
         home.remove(keep)
         removed: Removed = []
         for heap in self._heaps:
