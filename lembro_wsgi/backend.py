@@ -166,7 +166,10 @@ class SessionBackend:
         try:
             self.namespace_class("lembro-probe", **self.options)
         except Exception as exc:
-            raise ValueError(f"type={type!r}: its options were refused: {exc}") from exc
+            named = str(exc).split()[0] if str(exc) else ""  # Beaker names the option first: "data_dir or ..."
+            option = named if named.isidentifier() and named in inspect.signature(self.namespace_class).parameters \
+                else "type"
+            raise ValueError(f"{option}: refused by type={type!r}: {exc}") from exc
 
     def _manager(self, sid: str, timeout: float | None = None) -> Any:
         """The namespace manager for ``sid``; ``timeout`` overrides the lifetime of what it writes."""

@@ -47,16 +47,21 @@ def is_session_id(value: object) -> bool:
 
 def _check_secrets(secret: object, min_length: int = MIN_SECRET) -> list[str | bytes]:
     """The secrets to sign with (first) and accept (all); never echoes a secret in the error."""
-    candidates = [secret] if isinstance(secret, (str, bytes)) else secret
-    if not isinstance(candidates, (list, tuple)) or not candidates or not all(
-        isinstance(s, (str, bytes)) and len(s) >= min_length for s in candidates
-    ):
-        shown = f"a {type(secret).__name__}" if not isinstance(secret, (str, bytes)) else f"{len(secret)} characters"
-        raise ValueError(
-            f"secret: expected None, or a str/bytes (or a list of them, newest first) "
-            f"of at least {min_length} characters, got {shown}"
-        )
-    return list(candidates)
+    expected = f"a str/bytes of at least {min_length} characters"
+    if isinstance(secret, (str, bytes)):
+        candidates: list[object] = [secret]
+    elif isinstance(secret, (list, tuple)) and secret:
+        candidates = list(secret)
+    else:
+        raise ValueError(f"secret: expected None, or {expected} (or a list of them, newest first), "
+                         f"got {type(secret).__name__}")
+    for index, candidate in enumerate(candidates):
+        if not (isinstance(candidate, (str, bytes)) and len(candidate) >= min_length):
+            where = "secret" if isinstance(secret, (str, bytes)) else f"secret[{index}]"
+            shown = f"{len(candidate)} characters" if isinstance(candidate, (str, bytes)) else \
+                f"a {type(candidate).__name__}"
+            raise ValueError(f"{where}: expected {expected}, got {shown}")  # never the secret itself
+    return [c for c in candidates if isinstance(c, (str, bytes))]
 
 
 class _Signer:

@@ -101,10 +101,12 @@ def parse_count(value: int | str | None, option: str) -> int | None:
     return value
 
 
-def parse_bool(value: bool | str, option: str) -> bool:
-    """``True``/``False`` or an ini spelling of them (true/false, yes/no, on/off, 1/0)."""
+def parse_bool(value: bool | int | str, option: str) -> bool:
+    """``True``/``False``, ``1``/``0``, or an ini spelling of them (true/false, yes/no, on/off, 1/0)."""
     if isinstance(value, bool):
         return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
     raise _fail(option, value, "true or false")

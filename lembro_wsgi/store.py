@@ -113,7 +113,12 @@ class LembroStore:
         timeout: float | str | None = 1800,
         clock: Callable[[], float] = time.monotonic,
         on_evict: Callable[[Hashable, str], Any] | None = None,
+        **unknown: Any,
     ) -> None:
+        if unknown:
+            name = next(iter(unknown))
+            raise ValueError(f"{name}: not a LembroStore option (interval, max_size, max_sessions, timeout, "
+                             f"clock, on_evict)")
         self.interval = parse_seconds(interval, "interval", allow_none=True)
         self.max_size = parse_size(max_size, "max_size")
         self.max_sessions = parse_count(max_sessions, "max_sessions")

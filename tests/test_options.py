@@ -79,3 +79,34 @@ def test_store_accepts_ini_strings():
         assert (store.interval, store.max_size, store.max_sessions, store.timeout) == (30.0, 4 * 1024**2, 10000, None)
     finally:
         store.close()
+
+
+def test_every_bad_option_is_a_value_error_naming_it():
+    from lembro_wsgi import LembroMiddleware
+
+    def app(environ, start_response):
+        return []
+
+    cases = [
+        (lambda: LembroMiddleware(app, type="file"), "data_dir"),
+        (lambda: LembroStore(foo=1), "foo"),
+        (lambda: LembroMiddleware(app, secret=["a long enough secret", "short"]), r"secret\[1\]"),
+        (lambda: LembroMiddleware(app, secret=["short", "a long enough secret"]), r"secret\[0\]"),
+        (lambda: LembroMiddleware(app, secret="short"), "secret"),
+        (lambda: LembroMiddleware(app, secure=2), "secure"),
+        (lambda: LembroMiddleware(app, type="ext:redis"), "url"),
+    ]
+    for build, name in cases:
+        with pytest.raises(ValueError, match=f"^{name}: "):
+            build()
+    with pytest.raises(ValueError) as refused:
+        LembroMiddleware(app, secret=["a long enough secret", "tiny-secret"])
+    assert "tiny-secret" not in str(refused.value)
+
+
+@pytest.mark.parametrize("value, expected", [(1, True), (0, False), ("1", True), ("off", False), (True, True)])
+def test_booleans_accept_one_and_zero(value, expected):
+    from lembro_wsgi import LembroMiddleware
+
+    middleware = LembroMiddleware(lambda environ, start_response: [], secure=value, samesite="Lax")
+    assert middleware.sessions.cookie.secure is expected
