@@ -13,20 +13,22 @@ import os
 import secrets
 
 import bottle
+from example_page import page as html_page
 
+from lembro_wsgi import StatsApp
 from lembro_wsgi.bottle import LembroPlugin
 
 
 def make_app(**options) -> bottle.Bottle:
     app = bottle.Bottle()
     options.setdefault("secret", os.environ.get("LEMBRO_SECRET") or secrets.token_hex(32))
-    app.install(LembroPlugin(**options))
+    plugin = LembroPlugin(**options)
+    app.install(plugin)
+    app.mount("/stats/", StatsApp(plugin.store))
 
     def page(session, body: str) -> str:
-        notes = "".join(f"<p><em>{html.escape(m)}</em></p>" for m in session.pop("flash", []))
         user = html.escape(session.get("user", "anonymous"))
-        return (f"<!doctype html><meta charset='utf-8'><title>lembro + Bottle</title>{notes}<p>Hello {user}.</p>"
-                f"{body}<p><a href='/'>count</a> · <a href='/login'>log in</a> · <a href='/logout'>log out</a></p>")
+        return html_page("lembro_wsgi: a Bottle app", f"<p>Hello {user}.</p>{body}", session.pop("flash", []))
 
     @app.get("/")
     def home(session):
@@ -53,6 +55,14 @@ def make_app(**options) -> bottle.Bottle:
     @app.get("/health")
     def health():
         return "ok"
+
+    @app.get("/stats")
+    def stats_without_slash():
+        bottle.redirect("/stats/")
+
+    @app.get("/favicon.ico")
+    def favicon():
+        bottle.abort(404)  # not a visit
 
     return app
 

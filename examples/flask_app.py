@@ -16,16 +16,14 @@ import os
 import secrets
 
 import flask
+from example_page import page
 from markupsafe import escape
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
+from lembro_wsgi import StatsApp
 from lembro_wsgi.flask import LembroSession
 
-PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>lembro_wsgi · Flask</title>
-<style>body{{font:16px sans-serif;margin:2em}}.bar{{width:20em;height:1em;border:1px solid #888}}
-.fill{{height:100%;background:#4a8}}</style></head><body>{body}
-<p><a href="/">count</a> · <a href="/login">log in</a> · <a href="/logout">log out</a> · <a href="/stats">stats</a></p>
-</body></html>"""
-
+TITLE = "lembro_wsgi: a Flask app"
 
 def make_app(**options: object) -> flask.Flask:
     """The app; ``options`` go to the lembro session interface (``store=`` in tests)."""
@@ -40,7 +38,7 @@ def make_app(**options: object) -> flask.Flask:
     def count() -> str:
         flask.session["visits"] = flask.session.get("visits", 0) + 1
         who = escape(flask.session.get("user", "anonymous"))
-        return PAGE.format(body=f"<p>Hello {who}. Visits in this session: {flask.session['visits']}</p>")
+        return page(TITLE, f"<p>Hello {who}. Visits in this session: {flask.session['visits']}</p>")
 
     @app.route("/login", methods=["GET", "POST"])
     def login() -> flask.Response | str:
@@ -49,24 +47,18 @@ def make_app(**options: object) -> flask.Flask:
             flask.session["user"] = flask.request.form.get("name", "").strip()[:40] or "guest"
             return flask.redirect("/", code=303)
         form = '<form method="post"><input name="name" placeholder="your name"> <button>log in</button></form>'
-        return PAGE.format(body=form)
+        return page(TITLE, form)
 
     @app.route("/logout")
     def logout() -> str:
         flask.session.invalidate()
-        return PAGE.format(body="<p>Logged out: the old session is gone.</p>")
+        return page(TITLE, "<p>Logged out: the old session is gone.</p>")
 
-    @app.route("/stats")
-    def stats() -> str:
-        figures = sessions.store.stats()
-        used = 100 * figures["bytes"] / figures["max_size"]
-        return PAGE.format(body=(
-            f"<p>{figures['sessions']} sessions, {figures['bytes']:,} of {figures['max_size']:,} bytes "
-            f"({used:.1f}%)</p><div class=\"bar\"><div class=\"fill\" style=\"width:{used:.1f}%\"></div></div>"
-            f"<p>evictions {figures['evictions']} · expirations {figures['expirations']} · "
-            f"purges {figures['purges']}</p>"
-        ))
+    @app.route("/favicon.ico")
+    def favicon() -> tuple[str, int]:
+        return "", 404  # not a visit
 
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/stats": StatsApp(sessions.store)})
     return app
 
 

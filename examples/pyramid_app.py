@@ -12,22 +12,23 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from example_page import page as html_page
 from pyramid.config import Configurator
 from pyramid.csrf import SessionCSRFStoragePolicy
-from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
+from pyramid.interfaces import ISessionFactory
 from pyramid.response import Response
+from pyramid.wsgi import wsgiapp
+
+from lembro_wsgi import StatsApp
 
 INI = Path(__file__).with_name("pyramid.ini")
 
 
 def page(request, body: str) -> Response:
-    flashes = "".join(f"<p><em>{html.escape(m)}</em></p>" for m in request.session.pop_flash())
     user = html.escape(request.session.get("user", "anonymous"))
-    return Response(
-        f"<!doctype html><meta charset='utf-8'><title>lembro + Pyramid</title>{flashes}"
-        f"<p>Hello {user}.</p>{body}<p><a href='/'>count</a> · <a href='/login'>log in</a> · "
-        f"<a href='/logout'>log out</a></p>"
-    )
+    return Response(html_page("lembro_wsgi: a Pyramid app", f"<p>Hello {user}.</p>{body}",
+                              request.session.pop_flash()))
 
 
 def home(request):
@@ -67,6 +68,12 @@ def main(global_config=None, **settings):
     config.add_view(login_form, route_name="login", request_method="GET")
     config.add_view(login, route_name="login", request_method="POST")
     config.add_view(logout, route_name="logout")
+    config.commit()  # the session factory the include set up, for its store
+    store = config.registry.getUtility(ISessionFactory).store
+    config.add_route("stats", "/stats")
+    config.add_view(wsgiapp(StatsApp(store)), route_name="stats")
+    config.add_route("favicon", "/favicon.ico")
+    config.add_view(lambda request: HTTPNotFound(), route_name="favicon")  # not a visit
     return config.make_wsgi_app()
 
 
@@ -74,4 +81,5 @@ if __name__ == "__main__":
     from pyramid.paster import get_app
     from waitress import serve
 
+    print("serving on http://127.0.0.1:6543/ (Ctrl-C to stop)", flush=True)
     serve(get_app(str(INI), "main"), host="127.0.0.1", port=6543)

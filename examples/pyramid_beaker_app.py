@@ -46,4 +46,5 @@ if __name__ == "__main__":
     from pyramid.paster import get_app
     from waitress import serve
 
+    print("serving on http://127.0.0.1:6544/ (Ctrl-C to stop)", flush=True)
     serve(get_app(str(INI), "main"), host="127.0.0.1", port=6544)

@@ -4,8 +4,8 @@
     python examples/wsgi_app.py --port 0     # any free port
 
 Pages: / counts your visits, /login and /logout show regenerate() and
-invalidate(), /stats shows sessions, bytes used against the cap, evictions
-and purges. The cookie is signed with LEMBRO_SECRET (random if unset).
+invalidate(), /stats is lembro's StatsApp: sessions and bytes used against
+the cap, history, evictions and purges. The cookie is signed with LEMBRO_SECRET (random if unset).
 """
 
 from __future__ import annotations
@@ -16,23 +16,23 @@ import os
 import secrets
 from wsgiref.simple_server import make_server
 
+from example_page import page
 from webob import Request, Response
 
-from lembro_wsgi import LembroMiddleware, LembroStore
-
-PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>lembro_wsgi</title>
-<style>body{{font:16px sans-serif;margin:2em}}.bar{{width:20em;height:1em;border:1px solid #888}}
-.fill{{height:100%;background:#4a8}}</style></head><body>{body}
-<p><a href="/">count</a> · <a href="/login">log in</a> · <a href="/logout">log out</a> · <a href="/stats">stats</a></p>
-</body></html>"""
+from lembro_wsgi import LembroMiddleware, LembroStore, StatsApp
 
 
 def site(store: LembroStore):
-    """The pages; ``store`` is only read, for /stats."""
+    """The pages; ``store`` is only read, by the stats page at /stats."""
+    stats = StatsApp(store)
 
     def app(environ, start_response):
         request = Request(environ)
         session = environ["lembro.session"]
+        if request.path_info == "/stats":
+            return stats(environ, start_response)
+        if request.path_info == "/favicon.ico":  # not a visit
+            return Response(status=404)(environ, start_response)
         if request.path_info == "/login" and request.method == "POST":
             session.regenerate()  # a new id at every change of privilege
             session["user"] = request.POST.get("name", "").strip()[:40] or "guest"
@@ -42,24 +42,13 @@ def site(store: LembroStore):
         elif request.path_info == "/logout":
             session.invalidate()
             body = "<p>Logged out: the old session is gone.</p>"
-        elif request.path_info == "/stats":
-            body = stats_html(store.stats())
         else:
             session["visits"] = session.get("visits", 0) + 1
             who = html.escape(session.get("user", "anonymous"))
             body = f"<p>Hello {who}. Visits in this session: {session['visits']}</p>"
-        return Response(PAGE.format(body=body), charset="utf-8")(environ, start_response)
+        return Response(page("lembro_wsgi: a plain WSGI app", body), charset="utf-8")(environ, start_response)
 
     return app
-
-
-def stats_html(stats: dict) -> str:
-    used = 100 * stats["bytes"] / stats["max_size"]
-    return (
-        f"<p>{stats['sessions']} sessions, {stats['bytes']:,} of {stats['max_size']:,} bytes ({used:.1f}%)</p>"
-        f'<div class="bar"><div class="fill" style="width:{used:.1f}%"></div></div>'
-        f"<p>evictions {stats['evictions']} · expirations {stats['expirations']} · purges {stats['purges']}</p>"
-    )
 
 
 def make_app(store: LembroStore | None = None) -> LembroMiddleware:

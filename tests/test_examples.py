@@ -11,6 +11,9 @@ from lembro_wsgi import LembroStore
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
+sys.path.insert(0, str(EXAMPLES))  # the examples share example_page.py, as `python examples/x.py` finds it
+
+
 def load_example(name):
     spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
@@ -41,7 +44,8 @@ def test_wsgi_example_counter_login_logout_stats():
     assert "Hello Ana. Visits in this session: 3" in page.text
     assert "Visits in this session: 1" in webtest.TestApp(app.app).get("/").text
     stats = app.get("/stats").text
-    assert "2 sessions" in stats and 'class="fill"' in stats
+    assert "<svg" in stats and ">2<" in stats  # StatsApp: two sessions
+    app.get("/favicon.ico", status=404)
     app.get("/logout")
     assert "Hello anonymous. Visits in this session: 1" in app.get("/").text
     store.close()
@@ -51,11 +55,7 @@ def app_from_ini(name):
     """The app an example's ini file describes, loaded the way pserve loads it."""
     from pyramid.paster import get_app
 
-    sys.path.insert(0, str(EXAMPLES))  # what PYTHONPATH=examples does for pserve
-    try:
-        return webtest.TestApp(get_app(str(EXAMPLES / name), "main"))
-    finally:
-        sys.path.remove(str(EXAMPLES))
+    return webtest.TestApp(get_app(str(EXAMPLES / name), "main"))  # EXAMPLES is on sys.path, as PYTHONPATH=examples
 
 
 def test_pyramid_example_from_its_ini_file():
@@ -69,6 +69,8 @@ def test_pyramid_example_from_its_ini_file():
     app.post("/login", {"name": "Eve", "csrf_token": "forged"}, status=400)
     page = app.get("/logout").follow()
     assert "Logged out" in page.text and "Hello anonymous." in page.text
+    assert "<svg" in app.get("/stats").text
+    app.get("/favicon.ico", status=404)
 
 
 def test_pyramid_beaker_example():
@@ -93,6 +95,8 @@ def test_bottle_example():
     assert app.cookies["lembro.sid"] != old
     assert "Hello anonymous." in app.get("/logout").follow().text
     assert "Set-Cookie" not in app.get("/health").headers
+    assert "<svg" in app.get("/stats").follow().text
+    app.get("/favicon.ico", status=404)
 
 
 def test_flask_example_counter_login_logout_stats():
@@ -105,7 +109,9 @@ def test_flask_example_counter_login_logout_stats():
     page = log_in(app, "Ana")
     assert "Hello Ana. Visits in this session: 3" in page.text
     assert app.cookies["session"] != old
-    assert "1 sessions" in app.get("/stats").text
+    assert "<svg" in app.get("/stats").text
+    assert app.get("/stats", headers={"Accept": "application/json"}).json["sessions"] == 1
+    app.get("/favicon.ico", status=404)
     assert "Logged out" in app.get("/logout").text
     assert "Hello anonymous. Visits in this session: 1" in app.get("/").text
     store.close()
