@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from example_page import page
 from pyramid.config import Configurator
-from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.response import Response
+from pyramid.wsgi import wsgiapp
+
+from lembro_wsgi import StatsApp, get_store
 
 INI = Path(__file__).with_name("pyramid_beaker.ini")
 
@@ -21,10 +25,10 @@ INI = Path(__file__).with_name("pyramid_beaker.ini")
 def home(request):
     request.session["visits"] = request.session.get("visits", 0) + 1
     request.session.save()
-    return Response(
-        "<!doctype html><meta charset='utf-8'><title>pyramid_beaker + lembro</title>"
-        f"<p>Visits in this Beaker session: {request.session['visits']}</p><p><a href='/reset'>reset</a></p>"
-    )
+    return Response(page(
+        "lembro_wsgi: pyramid_beaker with session.type = lembro",
+        f"<p>Visits in this Beaker session: {request.session['visits']}</p><p><a href='/reset'>reset</a></p>",
+    ))
 
 
 def reset(request):
@@ -39,6 +43,11 @@ def main(global_config=None, **settings):
     config.add_route("reset", "/reset")
     config.add_view(home, route_name="home")
     config.add_view(reset, route_name="reset")
+    store = get_store(settings["session.interval"], settings["session.max_size"])  # the store these options pick
+    config.add_route("stats", "/stats")
+    config.add_view(wsgiapp(StatsApp(store)), route_name="stats")
+    config.add_route("favicon", "/favicon.ico")
+    config.add_view(lambda request: HTTPNotFound(), route_name="favicon")  # not a visit
     return config.make_wsgi_app()
 
 
