@@ -14,6 +14,7 @@ import secrets
 
 import bottle
 from example_page import page as html_page
+from webob import Request
 
 from lembro_wsgi import StatsApp
 from lembro_wsgi.bottle import LembroPlugin
@@ -24,7 +25,7 @@ def make_app(**options) -> bottle.Bottle:
     options.setdefault("secret", os.environ.get("LEMBRO_SECRET") or secrets.token_hex(32))
     plugin = LembroPlugin(**options)
     app.install(plugin)
-    app.mount("/stats/", StatsApp(plugin.store))
+    stats = StatsApp(plugin.store)
 
     def page(session, body: str) -> str:
         user = html.escape(session.get("user", "anonymous"))
@@ -56,9 +57,10 @@ def make_app(**options) -> bottle.Bottle:
     def health():
         return "ok"
 
-    @app.get("/stats")
-    def stats_without_slash():
-        bottle.redirect("/stats/")
+    @app.route("/stats", method=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"])
+    def stats_page():  # StatsApp answers, 405 included; WebOb carries its response over to Bottle's
+        response = Request(bottle.request.environ).get_response(stats)
+        return bottle.HTTPResponse(response.body, status=response.status, headers=dict(response.headerlist))
 
     @app.get("/favicon.ico")
     def favicon():

@@ -71,7 +71,7 @@ def main(global_config=None, **settings):
     config.commit()  # the session factory the include set up, for its store
     store = config.registry.getUtility(ISessionFactory).store
     config.add_route("stats", "/stats")
-    config.add_view(wsgiapp(StatsApp(store)), route_name="stats")
+    config.add_view(wsgiapp(StatsApp(store)), route_name="stats", require_csrf=False)  # read-only: its own 405
     config.add_route("favicon", "/favicon.ico")
     config.add_view(lambda request: HTTPNotFound(), route_name="favicon")  # not a visit
     return config.make_wsgi_app()

@@ -21,7 +21,7 @@ from typing import Any
 
 from webob.cookies import make_cookie, parse_cookie
 
-from .options import UNSET, Unset, parse_bool, parse_count
+from .options import MAX_SECONDS, UNSET, Unset, parse_bool, parse_count
 
 #: ``headers(EXPIRE)`` tells the client to drop its cookie.
 EXPIRE = ""
@@ -31,6 +31,7 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _MAX_COOKIE = 256  # a signed id is 87 characters: anything much longer is not ours
 _SALT = b"lembro_wsgi.session:"
 _NO_ID: tuple[None, bool] = (None, False)
+_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 MIN_SECRET = 16
 
@@ -132,16 +133,20 @@ class SessionCookie:
         self.secure = parse_bool(secure, "secure")
         self.httponly = parse_bool(httponly, "httponly")
         key = samesite.lower() if isinstance(samesite, str) else samesite
-        if key is not None and key not in _SAMESITE:
+        if key is not None and (not isinstance(key, str) or key not in _SAMESITE):
             raise ValueError(f"samesite: expected 'Strict', 'Lax', 'None' or None, got {samesite!r}")
         self.samesite = _SAMESITE[key] if key else None
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError(f"path: expected a path starting with '/', got {path!r}")
-        if domain is not None and (not isinstance(domain, str) or not domain or ";" in domain):
+        if domain is not None and not isinstance(domain, str):
             raise ValueError(f"domain: expected None or a domain name, got {domain!r}")
         self.path = path
         self.domain = cookie_domain(domain)
+        if self.domain is not None and not _DOMAIN.fullmatch(self.domain):
+            raise ValueError(f"domain: expected None or a domain name, got {domain!r}")
         self.max_age = parse_count(max_age, "max_age")
+        if self.max_age is not None and self.max_age > MAX_SECONDS:
+            raise ValueError(f"max_age: expected at most {MAX_SECONDS:,} seconds, got {max_age!r}")
         self.partitioned = parse_bool(partitioned, "partitioned")
         if self.partitioned:  # browsers take a Partitioned cookie only when it is Secure
             self.secure = True

@@ -32,6 +32,11 @@ class Unset(enum.Enum):
 UNSET = Unset.UNSET
 
 
+#: Bounds that keep every figure convertible (timers, floats, HTTP dates): about 31 years, and 1 PiB.
+MAX_SECONDS = 10**9
+MAX_BYTES = 2**50
+
+
 def _fail(option: str, value: object, expected: str) -> ValueError:
     return ValueError(f"{option}: expected {expected}, got {value!r}")
 
@@ -55,10 +60,13 @@ def parse_size(value: int | str, option: str = "max_size") -> int:
         match = _SIZE.match(value)
         if not match:
             raise _fail(option, value, expected)
-        number = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+        scaled = float(match.group(1)) * _UNITS[match.group(2).lower()]
+        if not math.isfinite(scaled) or scaled > MAX_BYTES:
+            raise _fail(option, value, expected)
+        number = int(scaled)
     else:
         raise _fail(option, value, expected)
-    if number < 1:
+    if not 1 <= number <= MAX_BYTES:
         raise _fail(option, value, expected)
     return number
 
@@ -67,9 +75,9 @@ def parse_seconds(
     value: float | str | None, option: str, allow_none: bool = False
 ) -> float | None:
     """A positive, finite number of seconds; ``None`` or ``'none'`` only when ``allow_none``."""
-    if type(value) is float and 0 < value < math.inf:  # already parsed: the per-request path
+    if type(value) is float and 0 < value <= MAX_SECONDS:  # already parsed: the per-request path
         return value
-    expected = "a positive number of seconds" + (" or None" if allow_none else "")
+    expected = f"a positive number of seconds up to {MAX_SECONDS:,}" + (" or None" if allow_none else "")
     if _is_none(value):
         if allow_none:
             return None
@@ -78,9 +86,9 @@ def parse_seconds(
         raise _fail(option, value, expected)
     try:
         number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise _fail(option, value, expected) from None
-    if not (number > 0 and math.isfinite(number)):
+    if not 0 < number <= MAX_SECONDS:
         raise _fail(option, value, expected)
     return number
 

@@ -9,11 +9,12 @@ Next to an existing ``/metrics``::
 Gauges ``lembro_sessions``, ``lembro_bytes``, ``lembro_max_bytes`` (and
 ``lembro_max_sessions`` when set); counters ``lembro_evictions_total``,
 ``lembro_expirations_total``, ``lembro_purges_total``; all labelled ``store``.
+Several stores: ``LembroCollector({"web": web_store, "api": api_store})``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -34,28 +35,45 @@ _COUNTERS = (  # CounterMetricFamily adds the _total suffix in the exposition
 
 
 class LembroCollector(Collector):
-    """Reads ``store.stats()`` at each scrape; ``name`` is the ``store`` label."""
+    """Reads ``store.stats()`` at each scrape; ``name`` is the ``store`` label.
 
-    def __init__(self, store: LembroStore, name: str = "default") -> None:
-        if not isinstance(store, LembroStore):
-            raise ValueError(f"store: expected a LembroStore, got {store!r}")
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"name: expected a non-empty string, got {name!r}")
-        self.store = store
-        self.name = name
+    Several stores go in one collector, one label value each:
+    ``LembroCollector({"web": web.store, "api": api.store})``. The metric
+    names are described at registration, so a second collector or a clashing
+    metric in the same registry is refused there.
+    """
 
-    def collect(self) -> Iterator[Metric]:
-        stats = self.store.stats()
+    def __init__(self, store: LembroStore | Mapping[str, LembroStore], name: str = "default") -> None:
+        stores = {name: store} if isinstance(store, LembroStore) else store
+        if not isinstance(stores, Mapping) or not stores:
+            raise ValueError(f"store: expected a LembroStore or a dict of them by name, got {store!r}")
+        for label, each in stores.items():
+            if not isinstance(label, str) or not label:
+                raise ValueError(f"name: expected a non-empty string, got {label!r}")
+            if not isinstance(each, LembroStore):
+                raise ValueError(f"store: expected a LembroStore, got {each!r}")
+        self.stores = dict(stores)
+
+    def _families(self, with_samples: bool) -> Iterator[Metric]:
+        stats = {label: store.stats() for label, store in self.stores.items()} if with_samples else {}
+        capped = any(store.max_sessions is not None for store in self.stores.values())
         for metric, key, doc in _GAUGES:
-            if stats[key] is not None:
-                family = GaugeMetricFamily(metric, doc, labels=["store"])
-                family.add_metric([self.name], float(stats[key] or 0))
-                yield family
+            if key == "max_sessions" and not capped:
+                continue
+            gauge = GaugeMetricFamily(metric, doc, labels=["store"])
+            for label, figures in stats.items():
+                if figures[key] is not None:
+                    gauge.add_metric([label], float(figures[key] or 0))
+            yield gauge
         for metric, key, doc in _COUNTERS:
             counter = CounterMetricFamily(metric, doc, labels=["store"])
-            counter.add_metric([self.name], float(stats[key] or 0))
+            for label, figures in stats.items():
+                counter.add_metric([label], float(figures[key] or 0))
             yield counter
 
+    def collect(self) -> Iterator[Metric]:
+        return self._families(with_samples=True)
+
     def describe(self) -> Iterator[Metric]:
-        """No metrics at registration time: the registry then does not call ``collect`` early."""
-        return iter(())
+        """The metric names, without reading the stores: the registry checks them for clashes."""
+        return self._families(with_samples=False)

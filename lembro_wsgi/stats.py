@@ -84,7 +84,7 @@ def _chart(history: list[dict[str, Any]], cap: int) -> str:
         f'stroke-dasharray="4 4"/><text x="{width - pad}" y="{cap_y - 4:.1f}" text-anchor="end">cap</text>'
         f'{bars}<polyline points="{points}" fill="none" stroke="#3b6fd0" stroke-width="2"/>'
         f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#c8ccd4"/>'
-        f'<text x="{pad}" y="{height - 8}">{len(history)} purges ago</text>'
+        f'<text x="{pad}" y="{height - 8}">{len(history) - 1} purges ago</text>'
         f'<text x="{width - pad}" y="{height - 8}" text-anchor="end">now</text></svg>'
     )
 
@@ -128,6 +128,10 @@ def render_html(stats: dict[str, Any], history: list[dict[str, Any]]) -> str:
     )
 
 
+#: What the page can be; JSON is offered with and without a charset, since WebOb matches parameters exactly.
+_OFFERS = ["text/html", "application/json", "application/json; charset=utf-8"]
+
+
 class StatsApp:
     """Read-only WSGI app for a store's figures: HTML by default, JSON on ``Accept`` or ``?format=json``."""
 
@@ -159,5 +163,5 @@ class StatsApp:
             return bool(fmt == "json")
         if not environ.get("HTTP_ACCEPT"):
             return False
-        offers = Request(environ).accept.acceptable_offers(["text/html", "application/json"])
-        return bool(offers) and offers[0][0] == "application/json"
+        offers = Request(environ).accept.acceptable_offers(_OFFERS)
+        return bool(offers) and offers[0][0].startswith("application/json")

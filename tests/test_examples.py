@@ -70,6 +70,7 @@ def test_pyramid_example_from_its_ini_file():
     page = app.get("/logout").follow()
     assert "Logged out" in page.text and "Hello anonymous." in page.text
     assert "<svg" in app.get("/stats").text
+    app.post("/stats", status=405)  # StatsApp's own answer, not the CSRF check
     app.get("/favicon.ico", status=404)
 
 
@@ -95,7 +96,9 @@ def test_bottle_example():
     assert app.cookies["lembro.sid"] != old
     assert "Hello anonymous." in app.get("/logout").follow().text
     assert "Set-Cookie" not in app.get("/health").headers
-    assert "<svg" in app.get("/stats").follow().text
+    assert "<svg" in app.get("/stats").text
+    assert app.get("/stats?format=json").json["sessions"] >= 1
+    assert app.post("/stats", status=405).headers["Allow"] == "GET, HEAD"
     app.get("/favicon.ico", status=404)
 
 

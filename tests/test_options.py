@@ -110,3 +110,24 @@ def test_booleans_accept_one_and_zero(value, expected):
 
     middleware = LembroMiddleware(lambda environ, start_response: [], secure=value, samesite="Lax")
     assert middleware.sessions.cookie.secure is expected
+
+
+@pytest.mark.parametrize("option, value", [
+    ("timeout", 10**400), ("interval", 10**400), ("interval", 1e10), ("max_size", 10**400),
+    ("max_size", "9" * 400 + "K"), ("samesite", ["Lax"]), ("max_age", 10**20), ("domain", "exa mple.com"),
+    ("domain", "example.com,evil.com"),
+])
+def test_huge_or_malformed_values_are_refused_when_built(option, value):
+    from lembro_wsgi import LembroMiddleware
+
+    with pytest.raises(ValueError, match=f"^{option}: "):
+        LembroMiddleware(lambda environ, start_response: [], **{option: value})
+
+
+def test_registry_tells_true_from_one():
+    from lembro_wsgi import get_store, reset_stores
+
+    get_store(interval=1)
+    with pytest.raises(ValueError, match="^interval: "):
+        get_store(interval=True)
+    reset_stores()

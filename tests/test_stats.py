@@ -86,3 +86,31 @@ def test_prometheus_exposition_parses_back_with_labels_and_totals(flooded):
         other = CollectorRegistry()
         other.register(LembroCollector(uncapped))
         assert "lembro_max_sessions" not in generate_latest(other).decode()
+
+
+def test_prometheus_several_stores_in_one_collector_and_clashes_refused():
+    from prometheus_client import CollectorRegistry, Gauge, generate_latest
+    from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    from lembro_wsgi.prometheus import LembroCollector
+
+    with LembroStore(interval=None) as web, LembroStore(interval=None, max_sessions=9) as api:
+        registry = CollectorRegistry()
+        registry.register(LembroCollector({"web": web, "api": api}))
+        text = generate_openmetrics(registry).decode()
+        families = {family.name: family for family in text_string_to_metric_families(text)}  # parses: no clash
+        assert {sample.labels["store"] for sample in families["lembro_sessions"].samples} == {"web", "api"}
+        assert [s.labels for s in families["lembro_max_sessions"].samples] == [{"store": "api"}]
+        with pytest.raises(ValueError, match="Duplicated"):
+            registry.register(LembroCollector(web, name="again"))
+        with pytest.raises(ValueError, match="Duplicated"):
+            Gauge("lembro_sessions", "clash", registry=registry)
+        assert "lembro_bytes" in generate_latest(registry.restricted_registry(["lembro_bytes"])).decode()
+
+
+@pytest.mark.parametrize("accept", ["application/json; charset=utf-8", "application/*", "application/json;q=1"])
+def test_json_for_accept_headers_with_parameters(accept):
+    with LembroStore(interval=None) as store:
+        response = webtest.TestApp(StatsApp(store)).get("/", headers={"Accept": accept})
+        assert response.content_type == "application/json"
