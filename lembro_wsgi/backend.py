@@ -216,8 +216,11 @@ class SessionBackend:
         """
         manager = self._manager(sid)
         try:
-            with self._reaching(), self._locked(manager, write=False):
+            if self.lembro:  # one atomic store call; the store drops data that no longer unpickles
                 record = manager[KEY]
+            else:
+                with self._reaching(), self._locked(manager, write=False):
+                    record = manager[KEY]
         except KeyError:
             return None
         except BackendUnavailable:

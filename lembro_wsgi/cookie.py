@@ -31,9 +31,12 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _MAX_COOKIE = 256  # a signed id is 87 characters: anything much longer is not ours
 _SALT = b"lembro_wsgi.session:"
 _NO_ID: tuple[None, bool] = (None, False)
+#: A header that is one plain cookie: no separators, quotes or escapes, nothing for WebOb to unquote.
+_PLAIN = re.compile(r"[!#$%&'()*+\-./0-9:<=>?@A-Z\[\]^_`a-z{|}~ ]{1," + str(_MAX_COOKIE + 64) + "}")
 _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 MIN_SECRET = 16
+_VERIFIED_MAX = 10_000  # remembered verified cookie values: about 2 MB at most
 
 
 def new_session_id() -> str:
@@ -73,6 +76,7 @@ class _Signer:
     """
 
     def __init__(self, secrets: list[str | bytes]) -> None:
+        self._verified: dict[str, tuple[str, bool]] = {}  # cookie values already verified: no HMAC again
         self._keys = [
             hashlib.sha256(_SALT + (s.encode("utf-8") if isinstance(s, str) else s)).digest() for s in secrets
         ]
@@ -85,14 +89,24 @@ class _Signer:
         return f"{sid}.{self._signature(self._keys[0], sid).decode('ascii')}"
 
     def unsign(self, value: str) -> tuple[str | None, bool]:
-        """The id and whether an older secret (not the first) verified it; ``(None, False)`` if none did."""
+        """The id and whether an older secret (not the first) verified it; ``(None, False)`` if none did.
+
+        Values that verified are remembered (a bounded table), so a returning
+        client's cookie is checked once; a forged one is checked every time.
+        """
+        known = self._verified.get(value)
+        if known is not None:
+            return known
         sid, _, signature = value.partition(".")
         if not is_session_id(sid):
             return None, False
         given = signature.encode("ascii", "replace")
         for index, key in enumerate(self._keys):
             if hmac.compare_digest(given, self._signature(key, sid)):
-                return sid, index > 0
+                if len(self._verified) >= _VERIFIED_MAX:
+                    self._verified.clear()
+                self._verified[value] = verified = (sid, index > 0)
+                return verified
         return None, False
 
 
@@ -161,16 +175,28 @@ class SessionCookie:
         header = environ.get("HTTP_COOKIE")
         if not header or self.name not in header:
             return _NO_ID
-        try:
-            values = [value for name, value in parse_cookie(header) if name == self._bname]
-            if len(values) != 1 or len(values[0]) > _MAX_COOKIE or self._named_more_than_once(header):
+        if _PLAIN.fullmatch(header):  # the common case: one cookie, nothing to unquote; WebOb would agree
+            name, _, value = header.partition("=")
+            if name.strip() != self.name:
                 return _NO_ID
-            value = values[0].decode("ascii")
-        except Exception:  # noqa: BLE001 - a header we cannot parse is no session, never a 500
-            return _NO_ID
+            value = value.strip()
+        else:
+            value = self._parse(header)
+            if value is None:
+                return _NO_ID
         if self._signer is None:
             return (value, False) if is_session_id(value) else _NO_ID
         return self._signer.unsign(value)
+
+    def _parse(self, header: str) -> str | None:
+        """Our cookie's value from any header, through WebOb's parser; ``None`` if absent, duplicated or odd."""
+        try:
+            values = [value for name, value in parse_cookie(header) if name == self._bname]
+            if len(values) != 1 or len(values[0]) > _MAX_COOKIE or self._named_more_than_once(header):
+                return None
+            return values[0].decode("ascii")
+        except Exception:  # noqa: BLE001 - a header we cannot parse is no session, never a 500
+            return None
 
     def _named_more_than_once(self, header: str) -> bool:
         """Counts our name in every ``;``/``,``-separated part, whatever quotes say: a quoted value of a

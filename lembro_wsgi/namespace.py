@@ -100,8 +100,8 @@ class LembroNamespaceManager(NamespaceManager):
         store: LembroStore | None = None,
         **beaker_options: Any,
     ) -> None:
-        super().__init__(namespace)
-        self.timeout = parse_seconds(timeout, "timeout", allow_none=True)
+        self.namespace = namespace  # all that Beaker's NamespaceManager.__init__ does; built per request
+        self.timeout = timeout if type(timeout) is float else parse_seconds(timeout, "timeout", allow_none=True)
         self.store = store if store is not None else get_store(interval, max_size, max_sessions)
 
     def _access_lock(self) -> Any:

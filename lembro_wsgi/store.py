@@ -48,6 +48,7 @@ LOW_WATER = 0.75
 HISTORY = 60
 
 _BYTES_HEADER = sys.getsizeof(b"")
+_getsizeof = sys.getsizeof
 _PICKLE = pickle.HIGHEST_PROTOCOL
 _INF = math.inf
 
@@ -83,9 +84,10 @@ class _Entry:
 
 def id_size(sid: Hashable) -> int:
     """Bytes an id holds: the object, plus its parts for a tuple such as ``(namespace, key)``."""
-    size = sys.getsizeof(sid)
+    size = _getsizeof(sid)
     if type(sid) is tuple:
-        size += sum(id_size(part) for part in sid)
+        for part in sid:
+            size += id_size(part) if type(part) is tuple else _getsizeof(part)
     return size
 
 
