@@ -194,7 +194,7 @@ class SessionCookie:
             values = [value for name, value in parse_cookie(header) if name == self._bname]
             if len(values) != 1 or len(values[0]) > _MAX_COOKIE or self._named_more_than_once(header):
                 return None
-            return values[0].decode("ascii")
+            return str(values[0].decode("ascii"))
         except Exception:  # noqa: BLE001 - a header we cannot parse is no session, never a 500
             return None
 

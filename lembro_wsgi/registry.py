@@ -45,7 +45,7 @@ def store_key(interval: float | str | None = 60, max_size: int | str = "1M",
 def get_store(interval: float | str | None = 60, max_size: int | str = "1M",
               max_sessions: int | str | None = None) -> LembroStore:
     """The process's store for these options, created on first use."""
-    raw = tuple((type(option), option) for option in (interval, max_size, max_sessions))  # True is not 1 here
+    raw = (type(interval), interval, type(max_size), max_size, type(max_sessions), max_sessions)  # True is not 1
     try:
         store = _by_raw.get(raw)
     except TypeError:  # an unhashable option: store_key below names it
