@@ -1,0 +1,95 @@
+"""Every benchmark in one run (a few minutes on 2 cores), the per-request contenders in one interleaved table.
+
+    python benchmarks/run_all.py
+
+1. Per request (a session read + write by the same counter app, returning
+   clients, interleaved rounds, medians): LembroMiddleware unsigned and
+   signed, Beaker's SessionMiddleware with ``memory`` and with ``lembro``,
+   Flask's default cookie session and LembroSessionInterface, a bare app.
+2. store_bench.py --quick: store ops against Beaker's memory namespace
+   manager, purge and eviction cost at growing sizes, flood retention.
+3. store_memory.py: reported bytes against tracemalloc.
+4. beaker_bench.py --quick: the flood's peak RSS, lembro against memory.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import flask
+from _common import interleaved
+from beaker.middleware import SessionMiddleware
+from middleware_bench import bare_app, counter, drive, serve
+
+from lembro_wsgi import LembroMiddleware
+from lembro_wsgi.flask import LembroSessionInterface
+
+HERE = Path(__file__).resolve().parent
+CLIENTS, ROUNDS, REPEATS = 200, 10, 9
+
+
+def flask_counter(lembro: bool) -> flask.Flask:
+    app = flask.Flask(__name__)
+    app.secret_key = "benchmark secret of some length"
+    if lembro:
+        app.session_interface = LembroSessionInterface(max_size="64M")
+
+    @app.route("/")
+    def count() -> str:
+        flask.session["n"] = flask.session.get("n", 0) + 1
+        return "ok"
+
+    return app
+
+
+def per_request() -> None:
+    apps = {
+        "LembroMiddleware": LembroMiddleware(counter("lembro.session"), max_size="64M"),
+        "LembroMiddleware signed": LembroMiddleware(counter("lembro.session"), max_size="64M",
+                                                    secret="benchmark secret of some length"),
+        "Beaker SessionMiddleware memory": SessionMiddleware(
+            counter("beaker.session"), {"session.type": "memory", "session.auto": True}),
+        "Beaker SessionMiddleware lembro": SessionMiddleware(
+            counter("beaker.session"), {"session.type": "lembro", "session.auto": True, "session.max_size": "64M"}),
+        "Flask default (signed cookie)": flask_counter(lembro=False),
+        "Flask LembroSessionInterface": flask_counter(lembro=True),
+    }
+    cookies = {name: [serve(app, None) for _ in range(CLIENTS)] for name, app in apps.items()}
+    contenders = {name: (lambda app=app, c=cookies[name]: drive(app, c, ROUNDS)) for name, app in apps.items()}
+    contenders["bare app (no sessions)"] = lambda: drive(bare_app, cookies["LembroMiddleware"], ROUNDS)
+    rates = interleaved(contenders, REPEATS)
+    cost = {name: 1e6 / rate for name, rate in rates.items()}
+    pairs = {  # each contender against the peer its target names
+        "LembroMiddleware": "Beaker SessionMiddleware memory",
+        "LembroMiddleware signed": "Beaker SessionMiddleware memory",
+        "Beaker SessionMiddleware lembro": "Beaker SessionMiddleware memory",
+        "Flask LembroSessionInterface": "Flask default (signed cookie)",
+    }
+    print(f"\n1. Per request, session read + write, {CLIENTS} returning clients, "
+          f"median of {REPEATS} interleaved rounds")
+    print(f"  {'contender':<34} {'req/s':>10} {'us/req':>8}   cost against its peer")
+    for name in rates:
+        peer = pairs.get(name)
+        ratio = f"{cost[name] / cost[peer]:.2f}x {peer}" if peer else ""
+        print(f"  {name:<34} {rates[name]:>10,.0f} {cost[name]:>8.1f}   {ratio}")
+
+
+def run(script: str, *args: str) -> None:
+    print(f"\n$ python benchmarks/{script} {' '.join(args)}", flush=True)
+    subprocess.run([sys.executable, str(HERE / script), *args], check=True, cwd=HERE.parent)
+
+
+def main() -> None:
+    print(f"Python {platform.python_version()} on {platform.machine()}, {platform.system()}; "
+          f"CPUs: {len(__import__('os').sched_getaffinity(0)) if hasattr(__import__('os'), 'sched_getaffinity') else '?'}")
+    per_request()
+    run("store_bench.py", "--quick")
+    run("store_memory.py")
+    run("beaker_bench.py", "--quick")
+
+
+if __name__ == "__main__":
+    main()
