@@ -71,6 +71,20 @@ def raw(app, path, cookie_header):
     return app.test_client(use_cookies=False).get(path, headers={"Cookie": cookie_header})
 
 
+def while_slow(app, path, cookie, gate, meanwhile):
+    """Run ``path`` with ``cookie`` until it has loaded its session (``gate``: loaded and proceed events),
+    call ``meanwhile()``, then let it finish; returns its response."""
+    loaded, proceed = gate
+    result = {}
+    slow = threading.Thread(target=lambda: result.update(response=raw(app, path, f"session={cookie}")))
+    slow.start()
+    assert loaded.wait(5)
+    meanwhile()
+    proceed.set()
+    slow.join(5)
+    return result["response"]
+
+
 def session_cookie(client, name="session"):
     cookie = client.get_cookie(name)
     return None if cookie is None else cookie.value
@@ -236,14 +250,8 @@ def test_logout_is_final_against_a_slow_flask_request():
     client = app.test_client()
     client.get("/inc")
     cookie = session_cookie(client)
-    result = {}
-    slow = threading.Thread(target=lambda: result.update(response=raw(app, "/slow-inc", f"session={cookie}")))
-    slow.start()
-    assert loaded.wait(5)
-    client.get("/logout")
-    proceed.set()
-    slow.join(5)
-    assert result["response"].text == "slow" and set_cookies(result["response"]) == []
+    response = while_slow(app, "/slow-inc", cookie, (loaded, proceed), lambda: client.get("/logout"))
+    assert response.text == "slow" and set_cookies(response) == []
     assert raw(app, "/", f"session={cookie}").text == "0 -"
 
 
@@ -316,14 +324,8 @@ def test_clear_at_logout_is_final_against_a_slow_request_even_with_a_flash_after
     client = app.test_client()
     client.get("/login?user=ana")
     cookie = session_cookie(client)
-    result = {}
-    slow = threading.Thread(target=lambda: result.update(response=raw(app, "/slow-read", f"session={cookie}")))
-    slow.start()
-    assert loaded.wait(5)
-    client.get("/logout-flash")
-    proceed.set()
-    slow.join(5)
-    assert result["response"].text == "ana"
+    response = while_slow(app, "/slow-read", cookie, (loaded, proceed), lambda: client.get("/logout-flash"))
+    assert response.text == "ana"
     assert client.get("/").text == "0 -"  # the user's new cookie: logged out, the flash aside
     assert raw(app, "/", f"session={cookie}").text == "0 -"  # a copied pre-logout cookie is dead
 

@@ -322,27 +322,10 @@ def test_a_session_that_no_longer_unpickles_is_no_session(backend, tmp_path, cap
 
 # -- 6. A refused write after regenerate() keeps the old session ----------------------
 
-def test_a_refused_write_after_regenerate_keeps_the_old_id_and_data():
-    """Rule "Login keeps the user's standing": the old id is destroyed only after the new one is stored."""
-    middleware = LembroMiddleware(session_app, interval=None, max_size="8K")
-    app = webtest.TestApp(middleware)
-    sid = reply(app.get("/inc"))[0]
-
-    def login_big(environ, start_response):
-        session = environ["lembro.session"]
-        session.regenerate()
-        session["blob"] = "x" * 20000
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [b"ok"]
-
-    big = LembroMiddleware(login_big, store=middleware.store)
-    response = call(big, "/", sid)
-    assert response.status_int == 200 and cookie_of(response) is None  # the client keeps its cookie
-    assert reply(app.get("/"))[:2] == (sid, 1)  # and its data
-
-
-def test_a_refused_write_keeps_a_pending_regenerate_so_login_never_fixes_the_old_id():
-    """Rule "Login keeps the user's standing": refused, then written: the write still goes to a new id."""
+@pytest.mark.parametrize("then_write", [False, True], ids=["refused", "refused-then-written"])
+def test_a_refused_write_after_regenerate_keeps_the_old_id_and_a_pending_regenerate(then_write):
+    """Rule "Login keeps the user's standing": the old id is destroyed only after the new one is stored;
+    a refused write keeps the old session, and a later write still goes to a new id (no fixation)."""
     middleware = LembroMiddleware(session_app, interval=None, max_size="8K")
     app = webtest.TestApp(middleware)
     pre_login = reply(app.get("/inc"))[0]
@@ -351,13 +334,19 @@ def test_a_refused_write_keeps_a_pending_regenerate_so_login_never_fixes_the_old
         session = environ["lembro.session"]
         session.regenerate()
         session["blob"] = "x" * 20000
-        session.save()  # refused: too large
-        del session["blob"]
-        session["user"] = "victim"
+        if then_write:
+            session.save()  # refused: too large
+            del session["blob"]
+            session["user"] = "victim"
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"ok"]
 
     response = call(LembroMiddleware(login, store=middleware.store), "/", pre_login)
+    assert response.status_int == 200
+    if not then_write:
+        assert cookie_of(response) is None  # the client keeps its cookie
+        assert reply(app.get("/"))[:2] == (pre_login, 1)  # and its data
+        return
     new = cookie_of(response)
     assert new and new != pre_login
     assert reply(call(middleware, "/", pre_login))[1:] == (0, "-")  # the pre-login id knows nothing
