@@ -15,6 +15,7 @@ so every cached value and every session expires and is evicted on its own.
 
 from __future__ import annotations
 
+import collections
 import os
 import threading
 import weakref
@@ -31,6 +32,11 @@ _access_locks_guard = threading.Lock()
 _generation = 0  # bumped in a child after fork(): a lock cached before it is never waited on again
 
 
+#: The most recently made locks, kept alive so a returning session's lock is not made again on every
+#: request (Beaker builds a manager per session id per request); the table itself only holds weakly.
+_recent_locks: collections.deque[Any] = collections.deque(maxlen=1024)
+
+
 def access_lock(namespace: str) -> Any:
     """The reentrant lock every manager of ``namespace`` in this process shares while one is alive."""
     lock = _access_locks.get(namespace)
@@ -39,6 +45,7 @@ def access_lock(namespace: str) -> Any:
             lock = _access_locks.get(namespace)
             if lock is None:
                 lock = _access_locks[namespace] = threading.RLock()
+                _recent_locks.append(lock)
     return lock
 
 
@@ -46,6 +53,7 @@ def _fresh_locks_after_fork() -> None:
     """A child process starts with no lock held by a parent's thread that it does not have."""
     global _access_locks_guard, _generation
     _access_locks_guard = threading.Lock()
+    _recent_locks.clear()
     _access_locks.clear()
     _generation += 1
 
