@@ -142,6 +142,7 @@ class SessionBackend:
                 raise ValueError("store: a LembroStore is needed for the lembro backend")
             self.namespace_class: Any = LembroNamespaceManager
             self.options = {"store": store, "timeout": timeout}
+            self.store = store
         else:
             try:
                 self.namespace_class = clsmap[type]
@@ -173,6 +174,8 @@ class SessionBackend:
 
     def _manager(self, sid: str, timeout: float | None = None) -> Any:
         """The namespace manager for ``sid``; ``timeout`` overrides the lifetime of what it writes."""
+        if self.lembro:
+            return LembroNamespaceManager.on_store(sid, self.store, self.timeout if timeout is None else timeout)
         if timeout is None:
             return self.namespace_class(sid, **self.options)
         return self.namespace_class(sid, **{**self.options, "timeout": timeout if self.lembro else math.ceil(timeout)})

@@ -49,7 +49,7 @@ class LembroMiddleware:
             nonlocal cookie_headers
             if cookie_headers is None:  # the first call decides; an error page after it reuses the decision
                 cookie_headers = self.sessions.close(session)
-            return start_response(status, list(headers) + cookie_headers, exc_info)
+            return start_response(status, list(headers) + cookie_headers if cookie_headers else headers, exc_info)
 
         app_iter = self.app(environ, session_start_response)
         if isinstance(app_iter, (list, tuple)):  # the app has finished: hand the body on as it is

@@ -119,6 +119,13 @@ class LembroNamespaceManager(NamespaceManager):
             cached = self.__dict__["_lock"] = (_generation, access_lock(self.namespace))
         return cached[1]
 
+    @classmethod
+    def on_store(cls, namespace: str, store: LembroStore, timeout: float | None) -> LembroNamespaceManager:
+        """A manager over ``store`` with options already parsed: cheap enough to build for every call."""
+        manager = cls.__new__(cls)
+        manager.namespace, manager.store, manager.timeout = namespace, store, timeout
+        return manager
+
     def _sid(self, key: Any) -> tuple[str, Any]:
         return (self.namespace, key)
 
