@@ -141,7 +141,7 @@ class SessionBackend:
             if store is None:
                 raise ValueError("store: a LembroStore is needed for the lembro backend")
             self.namespace_class: Any = LembroNamespaceManager
-            self.options = {"store": store, "timeout": timeout}
+            self.options: dict[str, Any] = {}  # lembro managers are built over the store (see _manager)
             self.store = store
         else:
             try:
@@ -178,7 +178,7 @@ class SessionBackend:
             return LembroNamespaceManager.on_store(sid, self.store, self.timeout if timeout is None else timeout)
         if timeout is None:
             return self.namespace_class(sid, **self.options)
-        return self.namespace_class(sid, **{**self.options, "timeout": timeout if self.lembro else math.ceil(timeout)})
+        return self.namespace_class(sid, **{**self.options, "timeout": math.ceil(timeout)})
 
     def _expired(self, record: Record) -> bool:
         """Age check for backends that do not expire records themselves (``file``): by the record's own lifetime."""
@@ -316,16 +316,11 @@ class SessionBackend:
         del manager[KEY]
         return False
 
-    def _rewrite(self, manager: Any, record: Record) -> bool:
+    def _rewrite(self, manager: Any, record: Record | None = None) -> bool:
+        """Write ``record`` over a live record; without one, the live record again with a new ``accessed``."""
         if not self._live(manager):
             return False
-        manager[KEY] = record
-        return True
-
-    def _refresh(self, manager: Any) -> bool:
-        if not self._live(manager):
-            return False
-        manager[KEY] = {**manager[KEY], "accessed": time.time()}
+        manager[KEY] = record if record is not None else {**manager[KEY], "accessed": time.time()}
         return True
 
     def _remove_live(self, manager: Any) -> bool:
@@ -350,7 +345,7 @@ class SessionBackend:
                 key = _redis_key(manager)
                 return bool(manager.client.expire(key, manager.timeout) if manager.timeout else
                             manager.client.exists(key))
-            return self._under_write_lock(manager, self._refresh)
+            return self._under_write_lock(manager, self._rewrite)
 
     def destroy(self, sid: str) -> None:
         """Remove ``sid``; a record that does not load is removed too (Beaker's file is replaced unread)."""

@@ -49,6 +49,7 @@ HISTORY = 60
 
 _BYTES_HEADER = sys.getsizeof(b"")
 _getsizeof = sys.getsizeof
+_UNDECODABLE = object()  # what _unpickle gives for data that no longer loads (a stored None is data)
 _PICKLE = pickle.HIGHEST_PROTOCOL
 _INF = math.inf
 
@@ -164,7 +165,8 @@ class LembroStore:
                 self._place(entry, warm=True)
             blob = entry.blob if entry is not None else None
         self._report(removed)
-        return None if blob is None else self._unpickle(sid, blob)
+        data = _UNDECODABLE if blob is None else self._unpickle(sid, blob)
+        return None if data is _UNDECODABLE else data
 
     def set(self, sid: Hashable, data: Any, timeout: float | str | None = None) -> None:
         """Store a copy of ``data`` under ``sid``; ``timeout`` overrides the default lifetime.
@@ -252,7 +254,7 @@ class LembroStore:
             blobs = [(sid, entry.blob) for sid, entry in self._entries.items()]
         self._report(removed)
         loaded = ((sid, self._unpickle(sid, blob)) for sid, blob in blobs)
-        return {sid: data for sid, data in loaded if data is not None}
+        return {sid: data for sid, data in loaded if data is not _UNDECODABLE}  # a stored None is kept
 
     def purge(self) -> int:
         """Remove expired sessions now and sample the history ring; returns how many went."""
@@ -336,7 +338,7 @@ class LembroStore:
         return written
 
     def _unpickle(self, sid: Hashable, blob: bytes) -> Any:
-        """The data in ``blob``; one that no longer loads (a class renamed in a deploy) is dropped: ``None``."""
+        """The data in ``blob``; one that no longer loads (a class renamed in a deploy) is dropped: ``_UNDECODABLE``."""
         try:
             return pickle.loads(blob)
         except Exception as exc:  # noqa: BLE001 - whatever unpickling raises, the record is unusable
@@ -348,7 +350,7 @@ class LembroStore:
             entry = self._entries.get(sid)
             if entry is not None and entry.blob is blob:
                 self._drop(entry)
-        return None
+        return _UNDECODABLE
 
     def _sample(self) -> None:
         self._history.append({
