@@ -59,10 +59,6 @@ class FlaskSession(Session, SessionMixin):  # type: ignore[override]  # lembro's
 
     accessed = False  # Flask's flag, a plain attribute: it shadows lembro's timestamp
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._modified = False
-
     @property
     def modified(self) -> bool:
         """Whether the session changed in this request; setting it ``True`` is ``changed()``."""
@@ -82,26 +78,6 @@ class FlaskSession(Session, SessionMixin):  # type: ignore[override]  # lembro's
 
     def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
         return copy.deepcopy(dict(self), memo)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, value)
-        self._modified = True
-
-    def __delitem__(self, key: str) -> None:
-        super().__delitem__(key)
-        self._modified = True
-
-    def changed(self) -> None:
-        super().changed()
-        self._modified = True
-
-    def invalidate(self) -> None:
-        super().invalidate()
-        self._modified = True
-
-    def regenerate(self) -> None:
-        super().regenerate()
-        self._modified = True
 
 
 class LembroSessionInterface(SessionInterface):

@@ -54,6 +54,7 @@ class Session(MutableMapping[str, Any]):
         self._loaded = False
         self._committed = False
         self._dirty = False
+        self._modified = False  # changed in this request; unlike _dirty, a save does not reset it
         self._gone = False
         self._stored: str | None = None
         self._client: str | None = None
@@ -116,12 +117,12 @@ class Session(MutableMapping[str, Any]):
     def __setitem__(self, key: str, value: Any) -> None:
         self._load()
         self._data[key] = value
-        self._dirty = True
+        self._dirty = self._modified = True
 
     def __delitem__(self, key: str) -> None:
         self._load()
         del self._data[key]
-        self._dirty = True
+        self._dirty = self._modified = True
 
     def __contains__(self, key: object) -> bool:
         self._load()
@@ -145,7 +146,7 @@ class Session(MutableMapping[str, Any]):
     def changed(self) -> None:
         """Mark the session dirty after mutating a value in place."""
         self._load()
-        self._dirty = True
+        self._dirty = self._modified = True
 
     def invalidate(self) -> None:
         """Drop all data, destroy the stored session now and start a new one under a new id (logout)."""
@@ -153,6 +154,7 @@ class Session(MutableMapping[str, Any]):
         self._destroy_stored()
         self._start_fresh()
         self._dirty = False
+        self._modified = True
         self._gone = False  # a brand-new id: nothing of the old session can come back through it
 
     def clear(self) -> None:
@@ -163,7 +165,7 @@ class Session(MutableMapping[str, Any]):
         """Keep the data under a new id (at login); the old id is destroyed once the new one is stored."""
         self._load()
         self._id = new_session_id()
-        self._dirty = True
+        self._dirty = self._modified = True
 
     def save(self) -> None:
         """Store the session now; never needed for ordinary use, where the response saves it."""
