@@ -126,9 +126,6 @@ class LembroNamespaceManager(NamespaceManager):
         manager.namespace, manager.store, manager.timeout = namespace, store, timeout
         return manager
 
-    def _sid(self, key: Any) -> tuple[str, Any]:
-        return (self.namespace, key)
-
     def get_creation_lock(self, key: Any) -> CreationLock:
         """Per key: ``'k'`` and ``b'k'`` share it, and a child after fork never waits on a parent's."""
         return CreationLock(access_lock(f"lembro/funclock/{self.namespace}/{lock_key(key)}"))
@@ -151,24 +148,24 @@ class LembroNamespaceManager(NamespaceManager):
         self.__dict__["_held"].pop().release()
 
     def __getitem__(self, key: Any) -> Any:
-        value = self.store.get(self._sid(key))
+        value = self.store.get((self.namespace, key))
         if value is None:
             raise KeyError(key)
         return value
 
     def __contains__(self, key: Any) -> bool:
-        return self._sid(key) in self.store
+        return (self.namespace, key) in self.store
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self.store.set(self._sid(key), value, self.timeout)
+        self.store.set((self.namespace, key), value, self.timeout)
 
     def set_value(self, key: str, value: Any, expiretime: float | None = None) -> None:
         """Store ``value``; a cache's ``expiretime`` (seconds) overrides the session lifetime."""
-        self.store.set(self._sid(key), value, expiretime or self.timeout)
+        self.store.set((self.namespace, key), value, expiretime or self.timeout)
 
     def replace(self, key: Any, value: Any) -> bool:
         """Rewrite ``key`` only while it is live; returns whether it was written (lembro's own addition)."""
-        return self.store.replace(self._sid(key), value, self.timeout)
+        return self.store.replace((self.namespace, key), value, self.timeout)
 
     def move(self, key: Any, value: Any, namespace: str) -> bool:
         """Store ``value`` under ``key`` of ``namespace`` in place of this one's, atomically (lembro's own addition).
@@ -176,14 +173,14 @@ class LembroNamespaceManager(NamespaceManager):
         The new entry keeps the old one's eviction tier; nothing changes when
         the old entry is gone or the value is too large.
         """
-        return self.store.move(self._sid(key), (namespace, key), value, self.timeout)
+        return self.store.move((self.namespace, key), (namespace, key), value, self.timeout)
 
     def touch(self, key: Any) -> bool:
         """Restart the idle timer of ``key`` without rewriting it (lembro's own addition)."""
-        return self.store.touch(self._sid(key), self.timeout)
+        return self.store.touch((self.namespace, key), self.timeout)
 
     def __delitem__(self, key: Any) -> None:
-        if not self.store.destroy(self._sid(key)):
+        if not self.store.destroy((self.namespace, key)):
             raise KeyError(key)
 
     def keys(self) -> list[str]:
@@ -192,4 +189,4 @@ class LembroNamespaceManager(NamespaceManager):
 
     def do_remove(self) -> None:
         for key in self.keys():
-            self.store.destroy(self._sid(key))
+            self.store.destroy((self.namespace, key))

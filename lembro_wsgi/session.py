@@ -44,22 +44,24 @@ class Session(MutableMapping[str, Any]):
       new id is stored.
     """
 
+    # Per-request state starts as these class defaults: a session is built on every request.
+    _id: str = ""  # set when loaded
+    _loaded = False
+    _committed = False
+    _dirty = False
+    _modified = False  # changed in this request; unlike _dirty, a save does not reset it
+    _gone = False
+    _stored: str | None = None
+    _client: str | None = None
+    #: Seconds this session lives on the server; ``None``: the backend's ``timeout``.
+    lifetime: float | None = None
+
     def __init__(self, backend: SessionBackend, cookie_sid: str | None, rolling: bool = False,
                  resign: bool = False) -> None:
         self._backend = backend
         self._cookie_sid = cookie_sid
-        self._id: str = ""  # set when loaded
         self._rolling = rolling
         self._resign = resign
-        self._loaded = False
-        self._committed = False
-        self._dirty = False
-        self._modified = False  # changed in this request; unlike _dirty, a save does not reset it
-        self._gone = False
-        self._stored: str | None = None
-        self._client: str | None = None
-        #: Seconds this session lives on the server; ``None``: the backend's ``timeout``.
-        self.lifetime: float | None = None
 
     # -- loading ------------------------------------------------------------
 
@@ -111,11 +113,18 @@ class Session(MutableMapping[str, Any]):
     # -- the mapping --------------------------------------------------------
 
     def __getitem__(self, key: str) -> Any:
-        self._load()
+        if not self._loaded:
+            self._load()
         return self._data[key]
 
+    def get(self, key: str, default: Any = None) -> Any:
+        if not self._loaded:
+            self._load()
+        return self._data.get(key, default)
+
     def __setitem__(self, key: str, value: Any) -> None:
-        self._load()
+        if not self._loaded:
+            self._load()
         self._data[key] = value
         self._dirty = self._modified = True
 

@@ -1,6 +1,7 @@
 """LembroStore: a bounded, periodically purged, thread-safe in-memory store.
 
-It keeps pickled session data per id, drops expired sessions every
+It keeps pickled session data per id (str and bytes values as they are:
+they cannot change, so they need no copy), drops expired sessions every
 ``interval`` seconds (and on access), and caps total memory::
 
     store = LembroStore(interval=60, max_size='4M', timeout=1800)
@@ -31,7 +32,7 @@ from collections.abc import Hashable
 from typing import Any, Callable
 
 from .heap import KeyedHeap
-from .options import parse_count, parse_seconds, parse_size
+from .options import MAX_SECONDS, parse_count, parse_seconds, parse_size
 from .purger import Purger
 
 log = logging.getLogger("lembro_wsgi")
@@ -39,7 +40,7 @@ log = logging.getLogger("lembro_wsgi")
 #: Bytes each stored session costs besides its pickled data and its id: the
 #: entry object, its dict slot, its heap slot, the timestamps and the (expiry, write order) key it holds
 #: (measured with tracemalloc by benchmarks/store_memory.py).
-ENTRY_OVERHEAD = 336
+ENTRY_OVERHEAD = 344
 
 #: Usage falls to this fraction of a cap after an eviction batch.
 LOW_WATER = 0.75
@@ -47,8 +48,11 @@ LOW_WATER = 0.75
 #: Samples kept by ``history()``: one per purge, so an hour at the default interval.
 HISTORY = 60
 
-_BYTES_HEADER = sys.getsizeof(b"")
 _getsizeof = sys.getsizeof
+_BYTES_HEADER = _getsizeof(b"")
+_ASCII_HEADER = _getsizeof("")
+_TUPLE_HEADER = _getsizeof(())
+_TUPLE_SLOT = _getsizeof((None,)) - _TUPLE_HEADER
 _UNDECODABLE = object()  # what _unpickle gives for data that no longer loads (a stored None is data)
 _PICKLE = pickle.HIGHEST_PROTOCOL
 _INF = math.inf
@@ -61,12 +65,13 @@ class SessionTooLarge(ValueError):
 
 
 class _Entry:
-    __slots__ = ("blob", "expires", "heap", "hkey", "index", "seq", "sid", "size", "timeout", "used", "warm")
-    blob: bytes
+    __slots__ = ("blob", "expires", "heap", "hkey", "index", "plain", "seq", "sid", "size", "timeout", "used", "warm")
+    blob: bytes | str
     expires: float
     heap: KeyedHeap | None
     hkey: tuple[float, int]
     index: int
+    plain: bool  # blob is the value itself (a str or bytes), not its pickle
     seq: int
     sid: Hashable
     size: int
@@ -84,11 +89,19 @@ class _Entry:
 
 
 def id_size(sid: Hashable) -> int:
-    """Bytes an id holds: the object, plus its parts for a tuple such as ``(namespace, key)``."""
-    size = _getsizeof(sid)
-    if type(sid) is tuple:
-        for part in sid:
-            size += id_size(part) if type(part) is tuple else _getsizeof(part)
+    """Bytes an id holds: the object, plus its parts for a tuple such as ``(namespace, key)``.
+
+    ASCII strings and tuples are sized from their length, as ``sys.getsizeof``
+    would size them but without its slow generic call: an id is sized on every write.
+    """
+    size, parts = (_TUPLE_HEADER + _TUPLE_SLOT * len(sid), sid) if type(sid) is tuple else (0, (sid,))
+    for part in parts:
+        if type(part) is str and part.isascii():
+            size += _ASCII_HEADER + len(part)
+        elif type(part) is tuple and part is not sid:
+            size += id_size(part)
+        else:
+            size += _getsizeof(part)
     return size
 
 
@@ -140,6 +153,7 @@ class LembroStore:
         self._warm, self._warm_eternal = KeyedHeap(), KeyedHeap()
         self._heaps = (self._cold, self._cold_eternal, self._warm, self._warm_eternal)
         self._bytes = 0
+        self._due = _INF  # no expiry can be due before this (see _expire)
         self._evictions = self._expirations = self._purges = 0
         self._closed = False
         self._history: collections.deque[dict[str, float | int]] = collections.deque(maxlen=HISTORY)
@@ -159,13 +173,18 @@ class LembroStore:
     def get(self, sid: Hashable) -> Any:
         """A copy of the session's data, or ``None`` when it is absent, expired or no longer loads."""
         with self._lock:
-            removed = self._expire(self.clock())
+            now = self.clock()
+            removed = self._expire(now) if now >= self._due else []
             entry = self._entries.get(sid)
-            if entry is not None and not entry.warm:
-                self._place(entry, warm=True)
-            blob = entry.blob if entry is not None else None
-        self._report(removed)
-        data = _UNDECODABLE if blob is None else self._unpickle(sid, blob)
+            if entry is not None:
+                if not entry.warm:
+                    self._place(entry, warm=True)
+                blob, plain = entry.blob, entry.plain
+        if removed:
+            self._report(removed)
+        if entry is None:
+            return None
+        data = blob if plain else self._unpickle(sid, blob)
         return None if data is _UNDECODABLE else data
 
     def set(self, sid: Hashable, data: Any, timeout: float | str | None = None) -> None:
@@ -200,11 +219,12 @@ class LembroStore:
         lifetime = None if timeout is None else parse_seconds(timeout, "timeout")
         with self._lock:
             now = self.clock()
-            removed = self._expire(now)
+            removed = self._expire(now) if now >= self._due else []
             entry = self._entries.get(sid)
             if entry is not None:
                 self._renew(entry, entry.timeout if lifetime is None else lifetime, now, warm=True)
-        self._report(removed)
+        if removed:
+            self._report(removed)
         return entry is not None
 
     def destroy(self, sid: Hashable) -> bool:
@@ -224,6 +244,7 @@ class LembroStore:
             for heap in self._heaps:
                 heap.clear()
             self._bytes = 0
+            self._due = _INF
 
     def __len__(self) -> int:
         with self._lock:
@@ -251,9 +272,9 @@ class LembroStore:
         """A dict of every live session id to a copy of its data."""
         with self._lock:
             removed = self._expire(self.clock())
-            blobs = [(sid, entry.blob) for sid, entry in self._entries.items()]
+            blobs = [(sid, entry.blob, entry.plain) for sid, entry in self._entries.items()]
         self._report(removed)
-        loaded = ((sid, self._unpickle(sid, blob)) for sid, blob in blobs)
+        loaded = ((sid, blob if plain else self._unpickle(sid, blob)) for sid, blob, plain in blobs)
         return {sid: data for sid, data in loaded if data is not _UNDECODABLE}  # a stored None is kept
 
     def purge(self) -> int:
@@ -306,9 +327,16 @@ class LembroStore:
 
     def _write(self, sid: Hashable, data: Any, timeout: float | str | None, source_sid: Hashable | None) -> bool:
         """Store ``data`` under ``sid``; with ``source_sid``, only while that session is live, taking its place."""
-        lifetime = self.timeout if timeout is None else parse_seconds(timeout, "timeout")
-        blob = pickle.dumps(data, _PICKLE)
-        size = _BYTES_HEADER + len(blob) + id_size(sid) + ENTRY_OVERHEAD
+        if timeout is None:
+            lifetime = self.timeout
+        elif type(timeout) is float and 0 < timeout <= MAX_SECONDS:  # parse_seconds's own fast path, uncalled
+            lifetime = timeout
+        else:
+            lifetime = parse_seconds(timeout, "timeout")
+        plain = type(data) is bytes or type(data) is str
+        blob = data if plain else pickle.dumps(data, _PICKLE)
+        blob_size = _BYTES_HEADER + len(blob) if type(blob) is bytes else _getsizeof(blob)
+        size = blob_size + id_size(sid) + ENTRY_OVERHEAD
         if size > self.max_size:
             log.warning(
                 "refused session %s: %d bytes is over max_size %d",
@@ -317,24 +345,27 @@ class LembroStore:
             raise SessionTooLarge(f"session of {size} bytes is larger than max_size {self.max_size}")
         with self._lock:
             now = self.clock()
-            removed = self._expire(now)
-            source = None if source_sid is None else self._entries.get(source_sid)
+            removed = self._expire(now) if now >= self._due else []
+            entries = self._entries
+            entry = entries.get(sid)
+            if source_sid is None:
+                source = None
+            else:
+                source = entry if source_sid == sid else entries.get(source_sid)
             written = source_sid is None or source is not None
             if written:
-                entry = self._entries.get(sid)
                 if entry is None:
-                    entry = _Entry()
+                    entry = entries[sid] = _Entry()
                     entry.sid, entry.warm, entry.heap, entry.size = sid, False, None, 0
-                    self._entries[sid] = entry
-                warm = entry.warm if source is None else source.warm
                 if source is not None and source is not entry:
                     self._drop(source)
                 self._bytes += size - entry.size
-                entry.blob, entry.size = blob, size
-                self._renew(entry, lifetime, now, warm)
-                if self._over(self.max_size, self.max_sessions or _INF):
+                entry.blob, entry.plain, entry.size = blob, plain, size
+                self._renew(entry, lifetime, now, entry.warm if source is None else source.warm)
+                if self._bytes > self.max_size or len(entries) > (self.max_sessions or _INF):  # _over, uncalled
                     removed += self._shrink(entry)
-        self._report(removed)
+        if removed:
+            self._report(removed)
         return written
 
     def _unpickle(self, sid: Hashable, blob: bytes) -> Any:
@@ -373,7 +404,7 @@ class LembroStore:
         """Put the entry in the heap its state calls for; keys only ever lag behind (see _settle)."""
         heap = self._heaps[2 * warm + (entry.timeout is None)]
         entry.warm = warm
-        rank = entry.rank()
+        rank = (entry.expires if entry.timeout is not None else entry.used, entry.seq)  # entry.rank(), uncalled
         if entry.heap is not heap:
             if entry.heap is not None:
                 entry.heap.remove(entry)
@@ -382,6 +413,10 @@ class LembroStore:
             heap.push(entry)
         elif rank < entry.hkey:
             heap.rekey(entry, rank)
+        else:
+            return
+        if rank[0] < self._due and entry.timeout is not None:
+            self._due = rank[0]
 
     def _settle(self, heap: KeyedHeap) -> _Entry | None:
         """The heap's true minimum, after moving entries whose key lags their rank.
@@ -403,9 +438,13 @@ class LembroStore:
         self._bytes -= entry.size
 
     def _expire(self, now: float) -> Removed:
-        cold, warm = self._cold.items, self._warm.items
-        if (not cold or cold[0].hkey[0] > now) and (not warm or warm[0].hkey[0] > now):
-            return []  # the common case, checked without a call: nothing is due
+        """Remove the sessions expired at ``now``.
+
+        ``_due`` is never later than the earliest key in the expiring heaps, so
+        while ``now < _due`` nothing is due; hot paths check that before calling.
+        """
+        if now < self._due:
+            return []
         removed: Removed = []
         for heap in (self._cold, self._warm):
             top = heap.top()
@@ -417,6 +456,8 @@ class LembroStore:
                 removed.append((top.sid, "expired"))
                 top = heap.top()
         self._expirations += len(removed)
+        cold, warm = self._cold.items, self._warm.items
+        self._due = min(cold[0].hkey[0] if cold else _INF, warm[0].hkey[0] if warm else _INF)
         return removed
 
     def _over(self, size_goal: float, count_goal: float) -> bool:
