@@ -66,7 +66,7 @@ class SessionTooLarge(ValueError):
 
 class _Entry:
     __slots__ = ("blob", "expires", "heap", "hkey", "index", "plain", "seq", "sid", "size", "timeout", "used", "warm")
-    blob: bytes | str
+    blob: Any  # the pickle (bytes), or the str or bytes value itself when plain
     expires: float
     heap: KeyedHeap | None
     hkey: tuple[float, int]
