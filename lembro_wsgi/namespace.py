@@ -109,7 +109,7 @@ class LembroNamespaceManager(NamespaceManager):
         **beaker_options: Any,
     ) -> None:
         self.namespace = namespace  # all that Beaker's NamespaceManager.__init__ does; built per request
-        self.timeout = timeout if type(timeout) is float else parse_seconds(timeout, "timeout", allow_none=True)
+        self.timeout = None if timeout is None else parse_seconds(timeout, "timeout")
         self.store = store if store is not None else get_store(interval, max_size, max_sessions)
 
     def _access_lock(self) -> Any:
@@ -131,11 +131,10 @@ class LembroNamespaceManager(NamespaceManager):
         return CreationLock(access_lock(f"lembro/funclock/{self.namespace}/{lock_key(key)}"))
 
     def acquire_read_lock(self) -> None:
-        """Reads and writes of one namespace share one reentrant lock: each holds it for a dict lookup."""
-        self.acquire_write_lock()
+        """Nothing: a read is one atomic store call, as in Beaker's memory backend; it never waits on a writer."""
 
     def release_read_lock(self) -> None:
-        self.release_write_lock()
+        """Nothing, as ``acquire_read_lock``."""
 
     def acquire_write_lock(self, wait: bool = True, replace: bool = False) -> bool:
         lock = self._access_lock()
