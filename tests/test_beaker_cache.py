@@ -206,3 +206,24 @@ def test_child_after_fork_does_not_inherit_a_held_namespace_lock():
     release.set()
     thread.join()
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_reads_never_wait_on_a_writer_and_writers_exclude_each_other():
+    store = LembroStore(interval=None)
+    writer = LembroNamespaceManager("ns", store=store)
+    writer["k"] = 1
+    assert writer.acquire_write_lock() is True  # as Beaker's session.lock() does
+    seen = []
+
+    def other_request():
+        manager = LembroNamespaceManager("ns", store=store)
+        manager.acquire_read_lock()
+        seen.append(manager["k"])
+        manager.release_read_lock()
+        seen.append(manager.acquire_write_lock(wait=False))
+
+    thread = threading.Thread(target=other_request)
+    thread.start()
+    thread.join(5)
+    writer.release_write_lock()
+    assert seen == [1, False]

@@ -2,6 +2,7 @@
 
 import logging
 import pickle
+import sys
 import threading
 
 import pytest
@@ -313,3 +314,18 @@ def test_close_is_idempotent_and_store_stays_usable(make_store):
     assert store.get("a") == 1
     with LembroStore(interval=None) as scoped:
         scoped.set("x", 1)
+
+
+def test_str_and_bytes_values_are_kept_as_they_are_and_mutable_ones_are_copied():
+    store = LembroStore(interval=None)
+    text, raw, mutable = "t" * 500, b"b" * 500, bytearray(b"m" * 500)
+    store.set("text", text)
+    store.set("raw", raw)
+    store.set("mutable", mutable)
+    mutable[0] = ord("X")
+    assert store.get("text") == text and store.get("raw") == raw
+    assert store.get("mutable") == bytearray(b"m" * 500)  # pickled: the caller's later change is not seen
+    assert store.get("mutable") is not store.get("mutable")
+    expected = sum(sys.getsizeof(sid) + ENTRY_OVERHEAD for sid in ("text", "raw", "mutable"))
+    expected += sys.getsizeof(text) + sys.getsizeof(raw) + sys.getsizeof(pickle.dumps(bytearray(b"m" * 500), 5))
+    assert store.stats()["bytes"] == expected
