@@ -3,9 +3,12 @@
     python benchmarks/store_bench.py            # full run (about a minute)
     python benchmarks/store_bench.py --quick    # smaller sizes
 
-1. Mixed get/touch/set workload: LembroStore against Beaker's
-   MemoryNamespaceManager driven the way beaker.session.Session drives it
-   (a manager per request, read/write locks, the data dict under 'session').
+1. Mixed get/touch/set workload. Store ops (a session dict in, a private
+   copy out): LembroStore against Beaker's memory backend as
+   beaker.session.Session uses it (a manager per call, read/write locks,
+   Session's pickle + base64), cachetools' TTLCache with pickling and a lock,
+   and cachelib's SimpleCache. Then the namespace managers alone, as Session
+   drives them, each given Beaker's serialized bytes.
 2. Purge and eviction cost at 10k, 100k and 1M sessions with 1,000 to remove:
    the time per removed session should not grow with n.
 3. The flood scenario (flood.py, also asserted by tests/test_store_flood.py):
@@ -17,19 +20,26 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import pickle
 import random
 import statistics
 import sys
+import threading
 import time
+from typing import Callable
 
 from _common import interleaved, print_rates
 from beaker.container import MemoryNamespaceManager
+from beaker.util import PickleSerializer
+from cachelib import SimpleCache
+from cachetools import TTLCache
 from flood import run_flood  # the sibling module: run as python benchmarks/store_bench.py
 
-from lembro_wsgi import LembroStore
+from lembro_wsgi import LembroNamespaceManager, LembroStore
 from lembro_wsgi.store import ENTRY_OVERHEAD
 
+_BEAKER_PICKLE = PickleSerializer()
 SESSION = {"user_id": 1234, "name": "visitor", "cart": [1, 2, 3], "csrf": "t" * 40}
 
 
@@ -52,12 +62,21 @@ def mixed_workload(sessions: int, ops: int, seed: int = 7) -> list[tuple[str, st
 
 
 def bench_mixed(sessions: int, ops: int, rounds: int) -> None:
+    """Store ops (a session dict in, a private copy out) and namespace managers as Beaker drives them."""
     work = mixed_workload(sessions, ops)
     store = LembroStore(interval=None, max_size="1G")
+    ttl: TTLCache = TTLCache(maxsize=sessions * 2, ttl=1800)
+    ttl_lock = threading.Lock()
+    simple = SimpleCache(threshold=sessions * 2, default_timeout=1800)
     MemoryNamespaceManager.namespaces.clear()
+    payload = beaker_serialize(SESSION)  # what Beaker's Session hands its manager: pickled, base64
     for i in range(sessions):
-        store.set(f"sid-{i}", SESSION)
-        beaker_save(f"sid-{i}", SESSION)
+        sid = f"sid-{i}"
+        store.set(sid, SESSION)
+        ttl[sid] = pickle.dumps(SESSION, pickle.HIGHEST_PROTOCOL)
+        simple.set(sid, SESSION)
+        beaker_save(MemoryNamespaceManager, sid, payload)
+        beaker_save(LembroNamespaceManager, sid, payload, max_size="1G")
 
     def lembro() -> int:
         for kind, sid in work:
@@ -69,36 +88,96 @@ def bench_mixed(sessions: int, ops: int, rounds: int) -> None:
                 store.set(sid, SESSION)
         return len(work)
 
-    def beaker() -> int:
+    def beaker_session_memory() -> int:  # Beaker has no touch: a read-only request saves the data again
         for kind, sid in work:
             if kind == "get":
-                beaker_load(sid)
-            else:  # Beaker has no touch: a read-only request saves the data again with a new _accessed_time
-                beaker_save(sid, SESSION)
+                beaker_deserialize(beaker_load(MemoryNamespaceManager, sid))
+            else:
+                beaker_save(MemoryNamespaceManager, sid, beaker_serialize(SESSION))
         return len(work)
 
-    rates = interleaved({"lembro LembroStore": lembro, "beaker MemoryNamespaceManager": beaker}, rounds)
+    def ttl_cache() -> int:  # cachetools: no touch either, so the value is set again
+        for kind, sid in work:
+            if kind == "get":
+                with ttl_lock:
+                    blob = ttl[sid]
+                pickle.loads(blob)
+            elif kind == "touch":
+                with ttl_lock:
+                    ttl[sid] = ttl[sid]
+            else:
+                blob = pickle.dumps(SESSION, pickle.HIGHEST_PROTOCOL)
+                with ttl_lock:
+                    ttl[sid] = blob
+        return len(work)
+
+    def simple_cache() -> int:  # cachelib pickles and locks itself; touch is a get and a set
+        for kind, sid in work:
+            if kind == "get":
+                simple.get(sid)
+            elif kind == "touch":
+                simple.set(sid, simple.get(sid))
+            else:
+                simple.set(sid, SESSION)
+        return len(work)
+
+    rates = interleaved({
+        "lembro LembroStore": lembro,
+        "beaker memory, as Session drives it": beaker_session_memory,
+        "cachetools TTLCache + pickle + lock": ttl_cache,
+        "cachelib SimpleCache": simple_cache,
+    }, rounds)
     print_rates(
-        f"Mixed get/touch/set, {sessions:,} sessions, {ops:,} ops a round, median of {rounds} interleaved rounds",
-        rates, "beaker MemoryNamespaceManager",
+        f"Store ops: a session dict in, a private copy out (60% get, 25% touch, 15% set, {sessions:,} sessions),"
+        f" median of {rounds} interleaved rounds", rates, "beaker memory, as Session drives it",
+    )
+
+    def manager(cls: type, **options: object) -> Callable[[], int]:
+        def run() -> int:
+            for kind, sid in work:
+                if kind == "get":
+                    beaker_load(cls, sid, **options)
+                else:
+                    beaker_save(cls, sid, payload, **options)
+            return len(work)
+        return run
+
+    rates = interleaved({
+        "lembro LembroNamespaceManager": manager(LembroNamespaceManager, max_size="1G"),
+        "beaker MemoryNamespaceManager": manager(MemoryNamespaceManager),
+    }, rounds)
+    print_rates(
+        "Namespace managers as Session drives them (a manager per call, read lock around a load, write lock"
+        " around a save), given Beaker's serialized bytes", rates, "beaker MemoryNamespaceManager",
     )
     store.close()
 
 
-def beaker_load(sid: str) -> dict:
-    namespace = MemoryNamespaceManager(sid)
+def beaker_serialize(data: dict) -> bytes:
+    """What Beaker's Session stores for ``data`` without encryption (Session._encrypt_data)."""
+    return base64.b64encode(_BEAKER_PICKLE.dumps(data))
+
+
+def beaker_deserialize(value: bytes) -> dict:
+    return _BEAKER_PICKLE.loads(base64.b64decode(value))
+
+
+def beaker_load(cls: type, sid: str, **options: object) -> bytes:
+    """Session.load's calls: a new manager, the read lock around one read."""
+    namespace = cls(sid, data_dir=None, digest_filenames=False, **options)
     namespace.acquire_read_lock()
     try:
-        return dict(namespace["session"])
+        return namespace["session"]
     finally:
         namespace.release_read_lock()
 
 
-def beaker_save(sid: str, data: dict) -> None:
-    namespace = MemoryNamespaceManager(sid)
+def beaker_save(cls: type, sid: str, value: bytes, **options: object) -> None:
+    """Session.save's calls: a new manager, the write lock around one write."""
+    namespace = cls(sid, data_dir=None, digest_filenames=False, **options)
     namespace.acquire_write_lock(replace=True)
     try:
-        namespace["session"] = dict(data)
+        namespace["session"] = value
     finally:
         namespace.release_write_lock()
 
