@@ -30,6 +30,7 @@ setup(
         "redis": ["redis>=4"],
         "flask": ["flask>=2.3"],
         "prometheus": ["prometheus_client>=0.16"],
+        "bench": ["cachetools", "cachelib", "flask>=2.3"],
         "examples": ["waitress", "pyramid>=2", "pyramid_beaker", "bottle>=0.12", "flask>=2.3"],
         "test": [
             "pytest>=7", "WebTest>=3", "hypothesis>=6", "ruff", "pyramid>=2", "pyramid_beaker", "waitress",

@@ -110,12 +110,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--flood", choices=["lembro", "memory"])
     parser.add_argument("--clients", type=int, default=200_000)
+    parser.add_argument("--flood-only", action="store_true", help="skip the per-request table (run_all.py has it)")
     args = parser.parse_args()
     if args.flood:
         flood(args.flood, args.clients)
         return
     print(f"Python {sys.version.split()[0]}")
-    bench_requests(clients=100, rounds=5 if args.quick else 20, repeats=3 if args.quick else 7)
+    if not args.flood_only:
+        bench_requests(clients=100, rounds=5 if args.quick else 20, repeats=3 if args.quick else 7)
     bench_flood(20_000 if args.quick else args.clients)
 
 

@@ -1,15 +1,19 @@
-"""Every benchmark in one run (a few minutes on 2 cores), the per-request contenders in one interleaved table.
+"""Every benchmark in one run (under 3 minutes on 2 cores), the per-request contenders in one interleaved table.
 
+    pip install -e '.[bench]'
     python benchmarks/run_all.py
 
 1. Per request (a session read + write by the same counter app, returning
    clients, interleaved rounds, medians): LembroMiddleware unsigned and
    signed, Beaker's SessionMiddleware with ``memory`` and with ``lembro``,
    Flask's default cookie session and LembroSessionInterface, a bare app.
-2. store_bench.py --quick: store ops against Beaker's memory namespace
-   manager, purge and eviction cost at growing sizes, flood retention.
+2. store_bench.py: store ops against Beaker's memory backend as its Session
+   drives it, cachetools' TTLCache and cachelib's SimpleCache; namespace
+   managers as Beaker drives them; purge and eviction cost at 10k, 100k and
+   1M sessions; flood retention.
 3. store_memory.py: reported bytes against tracemalloc.
-4. beaker_bench.py --quick: the flood's peak RSS, lembro against memory.
+4. beaker_bench.py --flood-only: peak RSS of a 200,000-client flood, lembro
+   against memory, each in its own process.
 """
 
 from __future__ import annotations
@@ -86,9 +90,9 @@ def main() -> None:
     print(f"Python {platform.python_version()} on {platform.machine()}, {platform.system()}; "
           f"CPUs: {len(__import__('os').sched_getaffinity(0)) if hasattr(__import__('os'), 'sched_getaffinity') else '?'}")
     per_request()
-    run("store_bench.py", "--quick")
+    run("store_bench.py")
     run("store_memory.py")
-    run("beaker_bench.py", "--quick")
+    run("beaker_bench.py", "--flood-only")
 
 
 if __name__ == "__main__":
