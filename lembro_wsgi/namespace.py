@@ -109,7 +109,7 @@ class LembroNamespaceManager(NamespaceManager):
         **beaker_options: Any,
     ) -> None:
         self.namespace = namespace  # all that Beaker's NamespaceManager.__init__ does; built per request
-        self.timeout = None if timeout is None else parse_seconds(timeout, "timeout")
+        self.timeout = None if timeout is None else parse_seconds(timeout, "timeout", allow_none=True)
         self.store = store if store is not None else get_store(interval, max_size, max_sessions)
 
     def _access_lock(self) -> Any:

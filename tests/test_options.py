@@ -131,3 +131,18 @@ def test_registry_tells_true_from_one():
     with pytest.raises(ValueError, match="^interval: "):
         get_store(interval=True)
     reset_stores()
+
+
+@pytest.mark.parametrize("given, expected", [("none", None), ("", None), (None, None), ("60", 60.0), (60, 60.0)])
+def test_namespace_manager_timeout_takes_ini_spellings(given, expected):
+    from lembro_wsgi import LembroNamespaceManager
+
+    assert LembroNamespaceManager("ns", timeout=given, store=LembroStore(interval=None)).timeout == expected
+
+
+@pytest.mark.parametrize("given", [-5.0, 0.0, float("nan"), float("inf"), "soon"])
+def test_namespace_manager_refuses_a_bad_timeout_naming_it(given):
+    from lembro_wsgi import LembroNamespaceManager
+
+    with pytest.raises(ValueError, match="timeout"):
+        LembroNamespaceManager("ns", timeout=given, store=LembroStore(interval=None))
