@@ -1,7 +1,7 @@
 """LembroStore: a bounded, periodically purged, thread-safe in-memory store.
 
-It keeps pickled session data per id (str and bytes values as they are:
-they cannot change, so they need no copy), drops expired sessions every
+It keeps pickled session data per id (bytes and ASCII str values as they
+are: they cannot change, so they need no copy), drops expired sessions every
 ``interval`` seconds (and on access), and caps total memory::
 
     store = LembroStore(interval=60, max_size='4M', timeout=1800)
@@ -341,7 +341,9 @@ class LembroStore:
             lifetime = timeout
         else:
             lifetime = parse_seconds(timeout, "timeout")
-        plain = type(data) is bytes or type(data) is str
+        # Kept as they are (they cannot change): bytes, and ASCII str, whose size never grows (a non-ASCII
+        # str caches its UTF-8 form inside itself the first time C code asks for it).
+        plain = type(data) is bytes or (type(data) is str and data.isascii())
         blob = data if plain else pickle.dumps(data, _PICKLE)
         blob_size = _BYTES_HEADER + len(blob) if type(blob) is bytes else _getsizeof(blob)
         size = blob_size + id_size(sid) + ENTRY_OVERHEAD

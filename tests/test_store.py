@@ -316,6 +316,18 @@ def test_close_is_idempotent_and_store_stays_usable(make_store):
         scoped.set("x", 1)
 
 
+def test_non_ascii_text_is_accounted_as_what_it_holds_after_the_app_used_it():
+    """A non-ASCII str grows when C code first asks for its UTF-8 form: it is pickled, never held as is."""
+    store = LembroStore(interval=None)
+    text = "é" * 1000
+    store.set("k", text)
+    before = store.stats()["bytes"]
+    pickle.dumps(store.get("k"))  # the app uses what it read
+    assert store.get("k") is not text
+    assert store.stats()["bytes"] == before == (
+        sys.getsizeof(pickle.dumps(text, pickle.HIGHEST_PROTOCOL)) + sys.getsizeof("k") + ENTRY_OVERHEAD)
+
+
 def test_str_and_bytes_values_are_kept_as_they_are_and_mutable_ones_are_copied():
     store = LembroStore(interval=None)
     text, raw, mutable = "t" * 500, b"b" * 500, bytearray(b"m" * 500)
