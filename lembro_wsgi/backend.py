@@ -117,16 +117,11 @@ def _redis_key(manager: Any) -> str:
     return str(manager._format_key(KEY))
 
 
-_NUMBER = (int, float)
-
-
 def _is_record(value: object) -> bool:
-    """Whether ``value`` is a session record as ``Session`` writes it (a dict of plain types)."""
-    try:
-        return (type(value["data"]) is dict and type(value["created"]) in _NUMBER  # type: ignore[index]
-                and type(value["accessed"]) in _NUMBER)  # type: ignore[index]
-    except Exception:  # noqa: BLE001 - anything that is not such a dict is not a record
-        return False
+    return (
+        isinstance(value, dict) and isinstance(value.get("data"), dict)
+        and isinstance(value.get("created"), (int, float)) and isinstance(value.get("accessed"), (int, float))
+    )
 
 
 class SessionBackend:

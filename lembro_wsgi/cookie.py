@@ -140,8 +140,9 @@ class SessionCookie:
         partitioned: bool | str = False,
         min_secret: int = MIN_SECRET,
     ) -> None:
-        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
-            raise ValueError(f"cookie_name: expected a cookie name (letters, digits, . _ -), got {name!r}")
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name) or name.startswith("$"):
+            raise ValueError(f"cookie_name: expected a cookie name (letters, digits, . _ -; no leading $, which "
+                             f"cookie parsers skip), got {name!r}")
         self.name = name
         self._bname = name.encode("ascii")
         self.secure = parse_bool(secure, "secure")

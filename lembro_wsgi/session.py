@@ -117,11 +117,6 @@ class Session(MutableMapping[str, Any]):
             self._load()
         return self._data[key]
 
-    def get(self, key: str, default: Any = None) -> Any:
-        if not self._loaded:
-            self._load()
-        return self._data.get(key, default)
-
     def __setitem__(self, key: str, value: Any) -> None:
         if not self._loaded:
             self._load()

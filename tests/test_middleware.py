@@ -5,7 +5,7 @@ import logging
 import pytest
 import webtest
 
-from lembro_wsgi import LembroMiddleware, LembroStore
+from lembro_wsgi import LembroMiddleware, LembroStore, Session
 from tests.wsgi_apps import ClosingBody, closing_app, session_app
 
 
@@ -361,6 +361,7 @@ def test_malformed_cookies_give_a_fresh_session(store, header, signed):
     [
         ("cookie_name", "bad name"),
         ("cookie_name", ""),
+        ("cookie_name", "$sid"),  # cookie parsers skip $-names (RFC 2109 attributes)
         ("secret", "short"),
         ("secret", 12345678901234567),
         ("secure", "maybe"),
@@ -390,3 +391,18 @@ def test_samesite_none_needs_secure():
     with pytest.raises(ValueError, match="samesite"):
         LembroMiddleware(session_app, samesite="None")
     assert LembroMiddleware(session_app, samesite="None", secure=True).sessions.cookie.samesite == "None"
+
+
+def test_a_session_class_overriding_getitem_is_honoured_by_get():
+    from lembro_wsgi import SessionFactory
+
+    class Hiding(Session):
+        def __getitem__(self, key):
+            if key.startswith("_"):
+                raise KeyError(key)
+            return super().__getitem__(key)
+
+    session = SessionFactory(session_class=Hiding, interval=None).open({})
+    session["_private"], session["user"] = "hidden", "ana"
+    assert session.get("_private", "default") == "default"
+    assert session.get("user") == "ana"
