@@ -15,47 +15,19 @@ so every cached value and every session expires and is evicted on its own.
 
 from __future__ import annotations
 
-import collections
 import os
-import threading
-import weakref
 from typing import Any
 
 from beaker.container import NamespaceManager
 
+from .locks import NamedLocks
 from .options import parse_seconds
 from .registry import get_store
 from .store import LembroStore
 
-_access_locks: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
-_access_locks_guard = threading.Lock()
-_generation = 0  # bumped in a child after fork(): a lock cached before it is never waited on again
-
-
-#: The most recently made locks, kept alive so a returning session's lock is not made again on every
-#: request (Beaker builds a manager per session id per request); the table itself only holds weakly.
-_recent_locks: collections.deque[Any] = collections.deque(maxlen=1024)
-
-
-def access_lock(namespace: str) -> Any:
-    """The reentrant lock every manager of ``namespace`` in this process shares while one is alive."""
-    lock = _access_locks.get(namespace)
-    if lock is None:
-        with _access_locks_guard:
-            lock = _access_locks.get(namespace)
-            if lock is None:
-                lock = _access_locks[namespace] = threading.RLock()
-                _recent_locks.append(lock)
-    return lock
-
-
-def _fresh_locks_after_fork() -> None:
-    """A child process starts with no lock held by a parent's thread that it does not have."""
-    global _access_locks_guard, _generation
-    _access_locks_guard = threading.Lock()
-    _recent_locks.clear()
-    _access_locks.clear()
-    _generation += 1
+#: Write locks by namespace, and creation locks by (namespace, key), shared by every manager in the process.
+write_locks = NamedLocks()
+creation_locks = NamedLocks()
 
 
 def lock_key(key: Any) -> str:
@@ -65,27 +37,38 @@ def lock_key(key: Any) -> str:
     return str(key).encode("ascii", "backslashreplace").decode("ascii")
 
 
+def _fresh_locks_after_fork() -> None:
+    """A child process never waits on a lock that a parent's thread held: it did not come along."""
+    write_locks.reset()
+    creation_locks.reset()
+
+
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_fresh_locks_after_fork)
 
 
 class CreationLock:
-    """Beaker's creation-lock interface (``acquire(wait)``, ``release()``) over a lock from this module's table.
+    """Beaker's creation-lock interface (``acquire(wait)``, ``release()``) over one name of ``creation_locks``.
 
     Beaker's own ``NameLock`` registry is not reset after fork(), so a child
     could wait forever on its guard; this table is.
     """
 
-    __slots__ = ("lock",)
+    __slots__ = ("held", "name")
 
-    def __init__(self, lock: Any) -> None:
-        self.lock = lock  # held here, so the table keeps it while anyone can still release it
+    def __init__(self, name: tuple[str, str]) -> None:
+        self.name = name
+        self.held: list[Any] = []  # released as the very locks taken, even if a fork came in between
 
     def acquire(self, wait: bool = True) -> bool:
-        return bool(self.lock.acquire(blocking=wait))
+        lock = creation_locks.acquire(self.name, wait)
+        if lock is None:
+            return False
+        self.held.append(lock)
+        return True
 
     def release(self) -> None:
-        self.lock.release()
+        self.held.pop().release()
 
 
 class LembroNamespaceManager(NamespaceManager):
@@ -112,13 +95,6 @@ class LembroNamespaceManager(NamespaceManager):
         self.timeout = None if timeout is None else parse_seconds(timeout, "timeout", allow_none=True)
         self.store = store if store is not None else get_store(interval, max_size, max_sessions)
 
-    def _access_lock(self) -> Any:
-        """The namespace's lock, found on first use and again after a fork (a parent's thread may hold the old one)."""
-        cached = self.__dict__.get("_lock")
-        if cached is None or cached[0] != _generation:
-            cached = self.__dict__["_lock"] = (_generation, access_lock(self.namespace))
-        return cached[1]
-
     @classmethod
     def on_store(cls, namespace: str, store: LembroStore, timeout: float | None) -> LembroNamespaceManager:
         """A manager over ``store`` with options already parsed: cheap enough to build for every call."""
@@ -128,7 +104,7 @@ class LembroNamespaceManager(NamespaceManager):
 
     def get_creation_lock(self, key: Any) -> CreationLock:
         """Per key: ``'k'`` and ``b'k'`` share it, and a child after fork never waits on a parent's."""
-        return CreationLock(access_lock(f"lembro/funclock/{self.namespace}/{lock_key(key)}"))
+        return CreationLock((self.namespace, lock_key(key)))
 
     def acquire_read_lock(self) -> None:
         """Nothing: a read is one atomic store call, as in Beaker's memory backend; it never waits on a writer."""
@@ -137,14 +113,18 @@ class LembroNamespaceManager(NamespaceManager):
         """Nothing, as ``acquire_read_lock``."""
 
     def acquire_write_lock(self, wait: bool = True, replace: bool = False) -> bool:
-        lock = self._access_lock()
-        acquired = lock.acquire(blocking=wait)
-        if acquired:  # released as the very lock taken, even if a fork came in between
-            self.__dict__.setdefault("_held", []).append(lock)
-        return bool(acquired)
+        lock = write_locks.acquire(self.namespace, wait)
+        if lock is None:
+            return False
+        held = self.__dict__.get("_held")
+        if held is None:
+            self._held = [lock]  # released as the very locks taken, even if a fork came in between
+        else:
+            held.append(lock)
+        return True
 
     def release_write_lock(self) -> None:
-        self.__dict__["_held"].pop().release()
+        self._held.pop().release()
 
     def __getitem__(self, key: Any) -> Any:
         value = self.store.get((self.namespace, key))

@@ -1,0 +1,80 @@
+"""NamedLocks: one lock per name for every taker, a table that stays small, exclusion kept while it is pruned."""
+
+import sys
+import threading
+
+from lembro_wsgi import LembroNamespaceManager, LembroStore
+from lembro_wsgi.locks import NamedLocks
+from lembro_wsgi.namespace import write_locks
+from tests.conftest import run_threads
+
+
+def test_one_name_one_lock_and_reentrant():
+    locks = NamedLocks()
+    first = locks.acquire("a")
+    assert locks.acquire("a") is first  # the same thread again: reentrant
+    got = []
+    thread = threading.Thread(target=lambda: got.append((locks.acquire("a", wait=False), locks.acquire("b", False))))
+    thread.start()
+    thread.join()
+    assert got[0][0] is None and got[0][1] is not None
+    first.release()
+    first.release()
+
+
+def test_table_stays_bounded_under_a_flood_of_names():
+    locks = NamedLocks(floor=64)
+    for i in range(20_000):
+        locks.acquire(f"sid-{i}").release()
+    assert len(locks) <= 128
+
+
+def test_a_lock_held_by_the_pruning_thread_is_not_dropped():
+    locks = NamedLocks(floor=8)
+    held = locks.acquire("mine")
+    for i in range(100):  # this thread's own takes prune the table, while it holds "mine"
+        locks.acquire(f"other-{i}").release()
+    got = []
+    thread = threading.Thread(target=lambda: got.append(locks.acquire("mine", wait=False)))
+    thread.start()
+    thread.join()
+    assert got == [None]
+    held.release()
+
+
+def test_exclusion_holds_while_other_threads_prune():
+    locks = NamedLocks(floor=4)
+    inside: dict[str, int] = {}
+    counts = {name: 0 for name in ("a", "b", "c")}
+    overlaps = []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, inside the locks too
+    try:
+        def worker(n):
+            for i in range(1500):
+                name = "abc"[i % 3]
+                lock = locks.acquire(name)
+                inside[name] = inside.get(name, 0) + 1
+                if inside[name] != 1:
+                    overlaps.append(name)
+                value = counts[name]
+                locks.acquire(f"unique-{n}-{i}").release()  # keeps the table over its limit: prunes all along
+                counts[name] = value + 1
+                inside[name] -= 1
+                lock.release()
+
+        assert run_threads(worker, count=6) == []
+    finally:
+        sys.setswitchinterval(interval)
+    assert overlaps == []
+    assert counts == {"a": 3000, "b": 3000, "c": 3000}
+
+
+def test_beaker_managers_for_many_sessions_do_not_grow_the_lock_table():
+    store = LembroStore(interval=None, max_size="64M")
+    for i in range(30_000):  # Beaker builds a manager per session id per request
+        manager = LembroNamespaceManager(f"{i:032x}", store=store)
+        assert manager.acquire_write_lock(replace=True)
+        manager["session"] = b"x"
+        manager.release_write_lock()
+    assert len(write_locks) <= 2 * write_locks.floor
