@@ -94,15 +94,14 @@ def id_size(sid: Hashable) -> int:
     ASCII strings and tuples are sized from their length, as ``sys.getsizeof``
     would size them but without its slow generic call: an id is sized on every write.
     """
-    kind = type(sid)
-    if kind is str and sid.isascii():
+    if type(sid) is str and sid.isascii():
         return _ASCII_HEADER + len(sid)
-    if kind is not tuple:
-        return _getsizeof(sid)
-    size = _TUPLE_HEADER + _TUPLE_SLOT * len(sid)
-    for part in sid:  # Beaker's (namespace, key): two ASCII strs, sized here without a call each
-        size += _ASCII_HEADER + len(part) if type(part) is str and part.isascii() else id_size(part)
-    return size
+    if type(sid) is tuple:
+        size = _TUPLE_HEADER + _TUPLE_SLOT * len(sid)
+        for part in sid:  # Beaker's (namespace, key): two ASCII strs, sized here without a call each
+            size += _ASCII_HEADER + len(part) if type(part) is str and part.isascii() else id_size(part)
+        return size
+    return _getsizeof(sid)
 
 
 def short_id(sid: object) -> str:
