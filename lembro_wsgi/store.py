@@ -56,6 +56,7 @@ _TUPLE_SLOT = _getsizeof((None,)) - _TUPLE_HEADER
 _UNDECODABLE = object()  # what _unpickle gives for data that no longer loads (a stored None is data)
 _PICKLE = pickle.HIGHEST_PROTOCOL
 _INF = math.inf
+_loads = pickle.loads
 
 Removed = list[tuple[Hashable, str]]
 
@@ -187,8 +188,13 @@ class LembroStore:
             self._report(removed)
         if entry is None:
             return None
-        data = blob if plain else self._unpickle(sid, blob)
-        return None if data is _UNDECODABLE else data
+        if plain:
+            return blob
+        try:  # _unpickle, uncalled: get is the hottest path
+            return _loads(blob)
+        except Exception as exc:  # noqa: BLE001 - whatever unpickling raises, the record is unusable
+            self._undecodable(sid, blob, exc)
+            return None
 
     def set(self, sid: Hashable, data: Any, timeout: float | str | None = None) -> None:
         """Store a copy of ``data`` under ``sid``; ``timeout`` overrides the default lifetime.
@@ -330,7 +336,7 @@ class LembroStore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- internals (called with the lock held, except _report, _write and _unpickle)
+    # -- internals (called with the lock held, except _report, _write, _unpickle and _undecodable)
 
     def _write(self, sid: Hashable, data: Any, timeout: float | str | None, source_sid: Hashable | None) -> bool:
         """Store ``data`` under ``sid``; with ``source_sid``, only while that session is live, taking its place."""
@@ -384,17 +390,21 @@ class LembroStore:
     def _unpickle(self, sid: Hashable, blob: bytes) -> Any:
         """The data in ``blob``; one that no longer loads (a class renamed in a deploy) is dropped: ``_UNDECODABLE``."""
         try:
-            return pickle.loads(blob)
+            return _loads(blob)
         except Exception as exc:  # noqa: BLE001 - whatever unpickling raises, the record is unusable
-            log.warning(
-                "dropped session %s: its stored data no longer loads (%s: %s)",
-                short_id(sid), type(exc).__name__, exc,
-            )
+            self._undecodable(sid, blob, exc)
+        return _UNDECODABLE
+
+    def _undecodable(self, sid: Hashable, blob: bytes, exc: Exception) -> None:
+        """Log and drop a record that no longer loads, unless it was rewritten meanwhile."""
+        log.warning(
+            "dropped session %s: its stored data no longer loads (%s: %s)",
+            short_id(sid), type(exc).__name__, exc,
+        )
         with self._lock:
             entry = self._entries.get(sid)
             if entry is not None and entry.blob is blob:
                 self._drop(entry)
-        return _UNDECODABLE
 
     def _sample(self) -> None:
         self._history.append({
@@ -411,7 +421,8 @@ class LembroStore:
         entry.expires = _INF if lifetime is None else now + lifetime
         entry.used = now
         entry.seq = next(self._seq)
-        self._place(entry, warm)
+        if entry.heap is not self._heaps[2 * warm + (lifetime is None)] or entry.expires < entry.hkey[0]:
+            self._place(entry, warm)  # else it stays put, its key lagging a rank that only grew (see _settle)
 
     def _place(self, entry: _Entry, warm: bool) -> None:
         """Put the entry in the heap its state calls for; keys only ever lag behind (see _settle)."""
