@@ -68,7 +68,8 @@ class CreationLock:
         return True
 
     def release(self) -> None:
-        self.held.pop().release()
+        self.held[-1].release()  # as release_write_lock: a wrong thread's release raises and forgets nothing
+        self.held.pop()
 
 
 class LembroNamespaceManager(NamespaceManager):
@@ -124,7 +125,9 @@ class LembroNamespaceManager(NamespaceManager):
         return True
 
     def release_write_lock(self) -> None:
-        self._held.pop().release()
+        held = self._held
+        held[-1].release()  # first: a release from a thread that does not hold it raises and forgets nothing
+        held.pop()
 
     def __getitem__(self, key: Any) -> Any:
         value = self.store.get((self.namespace, key))

@@ -78,3 +78,36 @@ def test_beaker_managers_for_many_sessions_do_not_grow_the_lock_table():
         manager["session"] = b"x"
         manager.release_write_lock()
     assert len(write_locks) <= 2 * write_locks.floor
+
+
+def test_a_release_from_a_thread_that_does_not_hold_the_lock_raises_and_forgets_nothing():
+    store = LembroStore(interval=None, max_size="64M")
+    holder = LembroNamespaceManager("released-by-the-wrong-thread", store=store)
+    creation = holder.get_creation_lock("key")
+    assert holder.acquire_write_lock() and creation.acquire()
+    errors: list[BaseException] = []
+
+    def release_both() -> None:
+        for release in (holder.release_write_lock, creation.release):
+            try:
+                release()
+            except RuntimeError as exc:
+                errors.append(exc)
+
+    thread = threading.Thread(target=release_both)
+    thread.start()
+    thread.join()
+    assert len(errors) == 2  # neither lock was the other thread's to release
+    holder.release_write_lock()  # the holder still can: nothing was forgotten
+    creation.release()
+    other = LembroNamespaceManager("released-by-the-wrong-thread", store=store)
+    taken: list[bool] = []
+
+    def take_and_release() -> None:
+        taken.append(other.acquire_write_lock(wait=False))
+        other.release_write_lock()
+
+    thread = threading.Thread(target=take_and_release)
+    thread.start()
+    thread.join()
+    assert taken == [True]
