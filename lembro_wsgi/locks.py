@@ -58,7 +58,9 @@ class NamedLocks:
             return
         try:
             table = self._table
-            for name, lock in list(table.items()):
+            # A copy, not list(table.items()): that allocates a tuple per item, a garbage collection among
+            # them can run finalizers and let a thread add a name, and the iteration would fail.
+            for name, lock in table.copy().items():
                 if not lock._is_owned() and lock.acquire(False):  # held by nobody, this thread included
                     if table.get(name) is lock:
                         del table[name]

@@ -1,5 +1,6 @@
 """NamedLocks: one lock per name for every taker, a table that stays small, exclusion kept while it is pruned."""
 
+import gc
 import sys
 import threading
 
@@ -111,3 +112,34 @@ def test_a_release_from_a_thread_that_does_not_hold_the_lock_raises_and_forgets_
     thread.start()
     thread.join()
     assert taken == [True]
+
+
+def test_pruning_survives_a_name_added_while_it_takes_its_snapshot():
+    """A garbage collection during the prune's snapshot may run a finalizer, and with it another thread, that takes
+    a new name; the prune used to fail then ("dictionary changed size"), in a thread that may hold other locks."""
+    locks = NamedLocks(floor=5000)
+    added = []
+
+    class Garbage:
+        def __init__(self) -> None:
+            self.cycle = self  # freed by the collector only
+
+        def __del__(self) -> None:
+            if len(added) < 200:
+                lock = locks.acquire(f"from-a-finalizer-{len(added)}")  # what another thread may do meanwhile
+                lock.release()
+                added.append(lock)
+                Garbage()  # garbage for the next collection: the collections never run out of finalizers
+
+    for i in range(5000):
+        locks.acquire(f"name-{i}").release()
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.set_threshold(1)  # collect on (nearly) every allocation, as a busy process may
+    try:
+        Garbage()
+        locks.acquire("one name too many").release()  # the table is full: it prunes
+    finally:
+        gc.set_threshold(*thresholds)
+    assert added  # the finalizers did run, during the prune or after it
+    assert len(locks) < 5000
