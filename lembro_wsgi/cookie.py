@@ -28,6 +28,7 @@ EXPIRE = ""
 
 _ID = re.compile(r"[A-Za-z0-9_-]{43}")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.-]+")  # cookie values WebOb writes as they are
 _MAX_COOKIE = 256  # a signed id is 87 characters: anything much longer is not ours
 _SALT = b"lembro_wsgi.session:"
 _NO_ID: tuple[None, bool] = (None, False)
@@ -166,6 +167,8 @@ class SessionCookie:
         if self.partitioned:  # browsers take a Partitioned cookie only when it is Secure
             self.secure = True
         self._signer = None if secret is None else _Signer(_check_secrets(secret, min_secret))
+        #: What follows ``name=value`` in a cookie without Max-Age, formatted by WebOb once per configuration.
+        self._attributes = self._format("x", None)[len(name) + 2:]
         value = r"[A-Za-z0-9_-]{43}" if self._signer is None else r"[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}"
         #: The header of a returning client, our cookie alone, matched in one step; anything else is parsed.
         self._alone = re.compile(f" *{re.escape(name)} *= *({value}) *")
@@ -224,13 +227,21 @@ class SessionCookie:
         """
         if outcome is None:
             return []
-        value = None if outcome == EXPIRE else self.value(outcome)
+        if outcome == EXPIRE:
+            return [("Set-Cookie", self._format(None, None))]
+        value = self.value(outcome)
         lasting = self.max_age if isinstance(max_age, Unset) else max_age
+        if lasting is None and _UNQUOTED.fullmatch(value):  # a browser-session cookie: the attributes never change
+            return [("Set-Cookie", f"{self.name}={value}{self._attributes}")]
+        return [("Set-Cookie", self._format(value, lasting))]
+
+    def _format(self, value: str | None, max_age: int | None) -> str:
+        """The Set-Cookie value, formatted by WebOb: ``value`` None expires the cookie."""
         loose = self.samesite == "None" and not self.secure  # WebOb refuses it; Flask's config may ask for it
-        cookie = make_cookie(
-            self.name, value, max_age=lasting if value is not None else None, path=self.path,
+        cookie: str = make_cookie(
+            self.name, value, max_age=max_age if value is not None else None, path=self.path,
             domain=self.domain, secure=self.secure, httponly=self.httponly,
             samesite=None if loose else self.samesite,
         )
         cookie += "; SameSite=None" if loose else ""
-        return [("Set-Cookie", cookie + "; Partitioned" if self.partitioned else cookie)]
+        return cookie + "; Partitioned" if self.partitioned else cookie

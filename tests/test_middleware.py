@@ -4,8 +4,10 @@ import logging
 
 import pytest
 import webtest
+from webob.cookies import make_cookie
 
 from lembro_wsgi import LembroMiddleware, LembroStore, Session
+from lembro_wsgi.cookie import SessionCookie, new_session_id
 from tests.wsgi_apps import ClosingBody, closing_app, session_app
 
 
@@ -75,6 +77,37 @@ def test_cookie_options(store):
         assert part in header
     assert "HttpOnly" not in header
 
+
+
+
+@pytest.mark.parametrize("options", [
+    {},
+    {"secret": "a signing secret of some length"},
+    {"name": "sid", "secure": True, "samesite": "Strict", "path": "/app", "domain": "example.test"},
+    {"httponly": False, "samesite": None},
+    {"samesite": "None", "secure": True, "partitioned": True},  # Flask's options
+    {"samesite": "None"},  # WebOb refuses SameSite=None without Secure; Flask's config may ask for it
+])
+def test_a_browser_session_cookie_is_formatted_as_webob_formats_it(options):
+    """The attributes of a cookie without Max-Age are formatted once; every cookie still reads as WebOb writes it."""
+    cookie = SessionCookie(**options)
+    loose = cookie.samesite == "None" and not cookie.secure
+    for _ in range(3):  # a new id each time, the same attributes
+        sid = new_session_id()
+        value = cookie.value(sid)
+        expected = make_cookie(cookie.name, value, path=cookie.path, domain=cookie.domain, secure=cookie.secure,
+                               httponly=cookie.httponly, samesite=None if loose else cookie.samesite)
+        expected += "; SameSite=None" if loose else ""
+        assert cookie.headers(sid) == [("Set-Cookie", expected + "; Partitioned" if cookie.partitioned else expected)]
+        assert value.count(".") == ("secret" in options)
+
+
+def test_the_middleware_sends_the_cookie_its_options_describe(store):
+    middleware = LembroMiddleware(session_app, store=store, cookie_name="sid", secret="a signing secret of some length",
+                                  secure=True, samesite="Strict", path="/app", domain="example.test")
+    header = webtest.TestApp(middleware).get("/inc").headers["Set-Cookie"]
+    value = header.split(";")[0].split("=", 1)[1]
+    assert header == f"sid={value}; Domain=example.test; Path=/app; secure; HttpOnly; SameSite=Strict"
 
 def test_counter_persists_and_clients_are_isolated(app):
     assert reply(app.get("/inc"))[1] == 1
