@@ -105,6 +105,11 @@ def id_size(sid: Hashable) -> int:
     return _getsizeof(sid)
 
 
+def blob_bytes(blob: Any) -> int:
+    """Bytes a stored value holds: its pickle, or the bytes or ASCII str kept as it is."""
+    return _BYTES_HEADER + len(blob) if type(blob) is bytes else _getsizeof(blob)
+
+
 def short_id(sid: object) -> str:
     """The first characters of a session id (of its namespace, for a Beaker id), safe to log."""
     text = str(sid[0] if type(sid) is tuple and sid else sid)
@@ -350,14 +355,7 @@ class LembroStore:
         # str caches its UTF-8 form inside itself the first time C code asks for it).
         plain = type(data) is bytes or (type(data) is str and data.isascii())
         blob = data if plain else pickle.dumps(data, _PICKLE)
-        blob_size = _BYTES_HEADER + len(blob) if type(blob) is bytes else _getsizeof(blob)
-        size = blob_size + id_size(sid) + ENTRY_OVERHEAD
-        if size > self.max_size:
-            log.warning(
-                "refused session %s: %d bytes is over max_size %d",
-                short_id(sid), size, self.max_size,
-            )
-            raise SessionTooLarge(f"session of {size} bytes is larger than max_size {self.max_size}")
+        blob_size = blob_bytes(blob)
         lock = self._lock  # not `with`: this is a hot path, and acquire/release is cheaper
         lock.acquire()
         try:
@@ -365,11 +363,16 @@ class LembroStore:
             removed = self._expire(now) if now >= self._due else []
             entries = self._entries
             entry = entries.get(sid)
-            if source_sid is None:
-                source = None
-            else:
+            # A rewritten entry keeps its id object (a dict keeps the first key), so its id's size is known.
+            fixed = id_size(sid) + ENTRY_OVERHEAD if entry is None else entry.size - blob_bytes(entry.blob)
+            size = blob_size + fixed
+            refused = size > self.max_size  # then nothing changes, and the error is raised unlocked
+            written = not refused
+            if written and source_sid is not None:
                 source = entry if source_sid == sid else entries.get(source_sid)
-            written = source_sid is None or source is not None
+                written = source is not None
+            else:
+                source = None
             if written:
                 if entry is None:
                     entry = entries[sid] = _Entry()
@@ -385,6 +388,9 @@ class LembroStore:
             lock.release()
         if removed:
             self._report(removed)
+        if refused:
+            log.warning("refused session %s: %d bytes is over max_size %d", short_id(sid), size, self.max_size)
+            raise SessionTooLarge(f"session of {size} bytes is larger than max_size {self.max_size}")
         return written
 
     def _unpickle(self, sid: Hashable, blob: bytes) -> Any:

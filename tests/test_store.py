@@ -168,6 +168,16 @@ def test_size_is_pickled_form_plus_fixed_overhead(make_store):
     assert store.stats()["bytes"] == sys.getsizeof(blob) + sys.getsizeof("sid") + ENTRY_OVERHEAD
 
 
+def test_a_rewrite_is_sized_with_the_id_object_the_store_holds(make_store):
+    import sys
+
+    store = make_store()
+    store.set(1, b"x")  # the store keeps this int as the key; an equal float later does not replace it
+    store.set(1.0, b"yy")
+    assert store.ids() == [1] and type(store.ids()[0]) is int
+    assert store.stats()["bytes"] == sys.getsizeof(b"yy") + sys.getsizeof(1) + ENTRY_OVERHEAD
+
+
 def test_eviction_goes_down_to_75_percent_in_one_batch(make_store, clock):
     one = entry_size("s000", {"p": "x" * 200})
     cap = one * 20
