@@ -27,6 +27,7 @@ from beaker.cache import clsmap
 from beaker.ext.redisnm import RedisNamespaceManager
 
 from .namespace import LembroNamespaceManager
+from .options import parse_seconds
 from .store import LembroStore, SessionTooLarge, short_id
 
 try:
@@ -133,8 +134,8 @@ class SessionBackend:
     """
 
     def __init__(self, type: str | None = None, store: LembroStore | None = None,
-                 timeout: float | None = 1800, **options: Any) -> None:
-        self.timeout = timeout
+                 timeout: float | str | None = 1800, **options: Any) -> None:
+        self.timeout = timeout = parse_seconds(timeout, "timeout", allow_none=True)  # a float: the write fast path
         self.type = type
         self.lembro = type in (None, "lembro")
         if self.lembro:

@@ -146,3 +146,22 @@ def test_namespace_manager_refuses_a_bad_timeout_naming_it(given):
 
     with pytest.raises(ValueError, match="timeout"):
         LembroNamespaceManager("ns", timeout=given, store=LembroStore(interval=None))
+
+
+@pytest.mark.parametrize("given", [-5, 0, "soon", float("nan"), True])
+def test_session_backend_refuses_a_bad_timeout_when_built(given, tmp_path):
+    from lembro_wsgi.backend import SessionBackend
+
+    with pytest.raises(ValueError, match="^timeout: "):
+        SessionBackend(store=LembroStore(interval=None), timeout=given)
+    with pytest.raises(ValueError, match="^timeout: "):
+        SessionBackend(type="file", data_dir=str(tmp_path), timeout=given)
+
+
+def test_session_backend_takes_ini_spellings_of_its_timeout(tmp_path):
+    from lembro_wsgi.backend import SessionBackend
+
+    backend = SessionBackend(store=LembroStore(interval=None), timeout="60")
+    backend.save("sid", {"created": 0.0, "accessed": 0.0, "data": {"n": 1}})
+    assert backend.timeout == 60.0 and backend.load("sid")["data"] == {"n": 1}
+    assert SessionBackend(type="file", data_dir=str(tmp_path), timeout="none").timeout is None
