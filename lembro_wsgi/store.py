@@ -356,11 +356,13 @@ class LembroStore:
         plain = type(data) is bytes or (type(data) is str and data.isascii())
         blob = data if plain else pickle.dumps(data, _PICKLE)
         blob_size = blob_bytes(blob)
+        removed: Removed = []
         lock = self._lock  # not `with`: this is a hot path, and acquire/release is cheaper
         lock.acquire()
         try:
             now = self.clock()
-            removed = self._expire(now) if now >= self._due else []
+            if now >= self._due:
+                removed = self._expire(now)
             entries = self._entries
             entry = entries.get(sid)
             # A rewritten entry keeps its id object (a dict keeps the first key), so its id's size is known.
@@ -386,8 +388,8 @@ class LembroStore:
                     removed += self._shrink(entry)
         finally:
             lock.release()
-        if removed:
-            self._report(removed)
+            if removed:  # even when sizing the id failed: what expired is gone, and on_evict hears of it
+                self._report(removed)
         if refused:
             log.warning("refused session %s: %d bytes is over max_size %d", short_id(sid), size, self.max_size)
             raise SessionTooLarge(f"session of {size} bytes is larger than max_size {self.max_size}")

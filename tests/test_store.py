@@ -292,6 +292,20 @@ def test_on_evict_reports_reason_outside_the_lock(make_store, clock):
     assert seen[-1] == ("c", "expired")
 
 
+def test_on_evict_hears_of_expiries_in_a_write_that_fails(make_store, clock):
+    class Unsizable(str):
+        def __sizeof__(self):
+            raise RuntimeError("no size")
+
+    seen = []
+    store = make_store(timeout=5, on_evict=lambda sid, reason: seen.append((sid, reason)))
+    store.set("old", 1)
+    clock.advance(5)
+    with pytest.raises(RuntimeError, match="no size"):
+        store.set(Unsizable("new"), 2)
+    assert seen == [("old", "expired")] and store.ids() == []
+
+
 def test_on_evict_errors_do_not_break_the_store(make_store, clock, caplog):
     def on_evict(sid, reason):
         raise RuntimeError("boom")
