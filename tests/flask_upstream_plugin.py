@@ -2,6 +2,7 @@
 Flask's default cookie session gets a fresh LembroSessionInterface (see tests/test_flask_upstream.py)."""
 
 import flask
+from _pytest import monkeypatch
 from flask.sessions import SecureCookieSessionInterface
 
 from lembro_wsgi.flask import LembroSessionInterface
@@ -17,6 +18,11 @@ def _init_with_lembro(self, *args, **kwargs):
 
 
 flask.Flask.__init__ = _init_with_lembro
+
+if not hasattr(monkeypatch, "notset"):  # pytest 9.1 renamed it NOTSET; Flask 3.1's conftest uses the old name
+    from _pytest.compat import NOTSET
+
+    monkeypatch.notset = NOTSET
 
 #: How many apps got a lembro interface: the run reports it, so a run that never swapped is visible.
 swapped = []
