@@ -41,7 +41,8 @@ def _fail(option: str, value: object, expected: str) -> ValueError:
     return ValueError(f"{option}: expected {expected}, got {value!r}")
 
 
-def _is_none(value: object) -> bool:
+def is_none(value: object) -> bool:
+    """Whether ``value`` is None as an ini file spells it: ``None``, ``'none'``, ``'null'`` or ``''``."""
     return value is None or (isinstance(value, str) and value.strip().lower() in _NONE)
 
 
@@ -78,7 +79,7 @@ def parse_seconds(
     if type(value) is float and 0 < value <= MAX_SECONDS:  # already parsed: the per-request path
         return value
     expected = f"a positive number of seconds up to {MAX_SECONDS:,}" + (" or None" if allow_none else "")
-    if _is_none(value):
+    if is_none(value):
         if allow_none:
             return None
         raise _fail(option, value, expected)
@@ -96,7 +97,7 @@ def parse_seconds(
 def parse_count(value: int | str | None, option: str) -> int | None:
     """A positive whole number, or ``None`` / ``'none'`` for no limit."""
     expected = "a positive whole number or None"
-    if _is_none(value):
+    if is_none(value):
         return None
     if isinstance(value, bool):
         raise _fail(option, value, expected)

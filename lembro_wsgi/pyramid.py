@@ -26,9 +26,12 @@ from pyramid.interfaces import ISession
 from zope.interface import implementer
 
 from .factory import SessionFactory
+from .options import is_none
 from .session import Session
 
 SETTINGS_PREFIX = "lembro."
+#: Options whose ini ``none`` is Python's None (the rest parse it themselves; samesite's ``None`` is a SameSite value).
+_NULLABLE = ("secret", "domain", "type")
 _FLASH = "_f_"
 _CSRF = "_csrft_"
 
@@ -80,9 +83,13 @@ class LembroSessionFactory:
 def settings_options(settings: dict[str, Any]) -> dict[str, Any]:
     """The ``lembro.*`` settings of an ini file as factory options (``lembro.max_size`` -> ``max_size``).
 
-    A ``lembro.secret`` of several lines is a rotation list, newest first.
+    A ``lembro.secret`` of several lines is a rotation list, newest first; ``none`` (or an empty value)
+    for ``secret``, ``domain`` or ``type`` is None, as it is for every other option that takes None.
     """
     options = {key[len(SETTINGS_PREFIX):]: value for key, value in settings.items() if key.startswith(SETTINGS_PREFIX)}
+    for name in _NULLABLE:
+        if name in options and is_none(options[name]):
+            options[name] = None
     secret = options.get("secret")
     if isinstance(secret, str) and "\n" in secret.strip():
         options["secret"] = [line.strip() for line in secret.splitlines() if line.strip()]

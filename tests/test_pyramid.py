@@ -111,6 +111,17 @@ def test_bad_settings_fail_with_the_option_named():
             build({**SETTINGS, key: value})
 
 
+@pytest.mark.parametrize("spelling", ["none", "None", ""])
+def test_none_in_the_ini_means_none_for_every_option_that_takes_it(spelling):
+    nulls = {f"lembro.{name}": spelling for name in ("secret", "domain", "type", "max_sessions", "max_age")}
+    app, factory, _ = build({**SETTINGS, **nulls})
+    first = app.get("/count")
+    cookie = first.headers["Set-Cookie"]
+    assert "Domain" not in cookie and "." not in app.cookies["pyr"]  # no Domain=none, an unsigned id
+    assert factory.sessions.backend.lembro and factory.store.max_sessions is None
+    assert app.get("/count").text.split()[1] == "2"  # the browser kept the cookie: the session lives
+
+
 def test_multiline_secret_setting_rotates():
     old_app, _, _ = build({**SETTINGS, "lembro.secret": "the old secret, retiring"})
     sid = old_app.get("/count").text.split()[0]
