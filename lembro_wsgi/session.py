@@ -51,6 +51,7 @@ class Session(MutableMapping[str, Any]):
     _dirty = False
     _modified = False  # changed in this request; unlike _dirty, a save does not reset it
     _gone = False
+    _refreshed = False  # written or touched in this request: its idle timer has restarted
     _stored: str | None = None
     _client: str | None = None
     #: Seconds this session lives on the server; ``None``: the backend's ``timeout``.
@@ -207,6 +208,7 @@ class Session(MutableMapping[str, Any]):
             return  # A pending regenerate() stays pending: the next write still goes to the new id.
         if written:
             self._stored = self._id
+            self._refreshed = True
         else:
             self._lose()
 
@@ -238,8 +240,8 @@ class Session(MutableMapping[str, Any]):
             return self._cookie_sid if self._resign and self._still_there(self._cookie_sid) else None
         if self._dirty:
             self._persist()
-        elif self._stored is not None and not self._backend.touch(self._stored, self.lifetime):
-            self._lose()
+        else:
+            self._refresh()
         if self._stored is not None:
             send = self._stored != self._client or self._rolling or self._resign or resend
             self._client = self._stored
@@ -248,6 +250,19 @@ class Session(MutableMapping[str, Any]):
             self._client = None
             return EXPIRE
         return None
+
+    def _refresh(self) -> None:
+        """Restart the idle timer of a stored session that was only read; one written in this request
+        only needs to be still there (a touch would count as the client coming back, and rank it so)."""
+        if self._stored is None:
+            return
+        if self._refreshed:
+            live = self._backend.exists(self._stored)
+        else:
+            live = self._backend.touch(self._stored, self.lifetime)
+            self._refreshed = True
+        if not live:
+            self._lose()
 
     def _still_there(self, sid: str | None) -> bool:
         """Whether ``sid`` is live, for re-signing only: a request that never used its session never
@@ -258,8 +273,13 @@ class Session(MutableMapping[str, Any]):
             return False
 
     def finish(self) -> None:
-        """After the body: save changes made once the cookie had gone, if the client holds this id."""
-        if not (self._committed and self._dirty) or self._gone:
+        """After the body: save changes made once the cookie had gone, if the client holds this id;
+        a session first read after that restarts its idle timer then."""
+        if not self._committed or self._gone or not self._loaded:
+            return
+        if not self._dirty:
+            if not self._refreshed:
+                self._refresh()
             return
         if self._id == self._client:
             self._persist()

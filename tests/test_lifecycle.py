@@ -224,6 +224,35 @@ def test_login_by_regenerate_keeps_returning_users_through_a_flood(clock):
         assert reply(user.get("/"))[1:] == (1, f"u{i}"), f"user {i} lost at login"
 
 
+def test_an_explicit_save_is_not_the_client_coming_back(clock):
+    """Rule "Login keeps the user's standing": one-shot clients of an app that calls save() stay one-shot,
+    so a flood of them evicts none of the users who came back."""
+    store = LembroStore(interval=None, clock=clock, max_size="64K", timeout=1800)
+    middleware = LembroMiddleware(session_app, store=store)
+    users = [webtest.TestApp(middleware) for _ in range(10)]
+    for user in users:
+        user.get("/inc-save")
+        user.get("/inc-save")  # came back
+    clock.advance(60)
+    for _ in range(400):
+        webtest.TestApp(middleware).get("/inc-save")
+        clock.advance(0.01)
+    assert store.stats()["evictions"] > 0
+    assert [reply(user.get("/"))[1] for user in users] == [2] * 10
+
+
+@pytest.mark.parametrize("path", ["/read-late", "/read-stream"])
+def test_a_session_first_read_after_the_response_started_restarts_its_idle_timer(clock, path):
+    """Rule: a session that was only read has its idle timer refreshed, whenever in the request it was read."""
+    store = LembroStore(interval=None, clock=clock, timeout=1800)
+    client = webtest.TestApp(LembroMiddleware(session_app, store=store))
+    client.get("/inc")
+    for _ in range(3):  # active every 1000 s, under an 1800 s idle timeout: never logged out
+        clock.advance(1000)
+        assert client.get(path).text.endswith("1")
+    assert "lembro.sid" not in client.get(path).headers.get("Set-Cookie", "")  # a refresh sends no cookie
+
+
 # -- 3. Ties go oldest first ------------------------------------------------------
 
 def test_ties_are_evicted_oldest_write_first_with_a_frozen_clock(clock):

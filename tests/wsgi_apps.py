@@ -20,8 +20,16 @@ def session_app(environ, start_response):
     if path == "/nothing":
         start_response("200 OK", headers)
         return [b"untouched"]
+    if path == "/read-late":  # the WSGI idiom of starting the response first, then reading the session
+        start_response("200 OK", headers)
+        return [f"{session.get('n', 0)}".encode()]
+    if path == "/read-stream":
+        return read_stream(session, start_response, headers)
     if path == "/inc":
         session["n"] = session.get("n", 0) + 1
+    elif path == "/inc-save":  # the app saves explicitly, as some apps do
+        session["n"] = session.get("n", 0) + 1
+        session.save()
     elif path == "/login":
         session.regenerate()
         session["user"] = query.get("user", "ana")
@@ -57,6 +65,12 @@ def session_app(environ, start_response):
     body = f"{session.id} {session.get('n', 0)} {session.get('user', '-')} {len(session.get('items', []))}"
     start_response("200 OK", headers)
     return [body.encode()]
+
+
+def read_stream(session, start_response, headers):
+    start_response("200 OK", headers)
+    yield b"n="
+    yield f"{session.get('n', 0)}".encode()  # first read of the session: after the response started
 
 
 def generator_body(session, start_response, headers):
