@@ -26,6 +26,7 @@ from pyramid.interfaces import ISession
 from zope.interface import implementer
 
 from .factory import SessionFactory
+from .middleware import FinishAfterBody
 from .options import is_none
 from .session import Session
 
@@ -74,9 +75,13 @@ class LembroSessionFactory:
 
         def set_cookie(request: Any, response: Any) -> None:
             response.headerlist.extend(self.sessions.close(session))
+            if not isinstance(response.app_iter, (list, tuple)):  # streamed: finish again once it is sent
+                length = response.content_length  # setting app_iter clears it
+                response.app_iter = FinishAfterBody(response.app_iter, session.finish)
+                response.content_length = length
 
         request.add_response_callback(set_cookie)
-        request.add_finished_callback(lambda request: session.finish())
+        request.add_finished_callback(lambda request: session.finish())  # Pyramid runs it before the body
         return session
 
 

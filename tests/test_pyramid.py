@@ -122,6 +122,32 @@ def test_none_in_the_ini_means_none_for_every_option_that_takes_it(spelling):
     assert app.get("/count").text.split()[1] == "2"  # the browser kept the cookie: the session lives
 
 
+def test_changes_made_while_a_streamed_body_runs_are_saved():
+    """README: changes are saved again when the body finishes, for the Pyramid factory as for the middleware."""
+    def report(request):
+        session = request.session
+        session["user"] = "ana"
+
+        def body():
+            yield b"working "
+            session["report"] = "done"  # Pyramid has run its finished callbacks by now
+            yield b"finished"
+        return Response(app_iter=body(), content_length=len(b"working finished"))
+
+    def show(request):
+        return Response(repr(sorted(request.session.items())))
+
+    config = Configurator()
+    config.set_session_factory(LembroSessionFactory(max_size="64K"))
+    for name, view in (("report", report), ("show", show)):
+        config.add_route(name, f"/{name}")
+        config.add_view(view, route_name=name)
+    app = webtest.TestApp(config.make_wsgi_app())
+    response = app.get("/report")
+    assert response.text == "working finished" and response.headers["Content-Length"] == "16"
+    assert app.get("/show").text == "[('report', 'done'), ('user', 'ana')]"
+
+
 def test_multiline_secret_setting_rotates():
     old_app, _, _ = build({**SETTINGS, "lembro.secret": "the old secret, retiring"})
     sid = old_app.get("/count").text.split()[0]
