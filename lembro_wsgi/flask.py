@@ -30,6 +30,7 @@ from flask.sessions import SessionInterface, SessionMixin
 from .backend import BackendUnavailable
 from .cookie import SessionCookie
 from .factory import SessionFactory
+from .options import MAX_SECONDS
 from .session import Session
 
 #: Cookie options of LembroMiddleware that Flask configures itself, and where.
@@ -136,7 +137,7 @@ class LembroSessionInterface(SessionInterface):
             response.vary.add("Cookie")
         try:
             permanent = session.permanent
-            lifetime = max(1, math.ceil(app.permanent_session_lifetime.total_seconds())) if permanent else None
+            lifetime = _lasting(app.permanent_session_lifetime.total_seconds()) if permanent else None
             session.lifetime = lifetime
             headers = self.sessions.close(
                 session, cookie=cookie, resend=self.should_set_cookie(app, session), max_age=lifetime
@@ -150,6 +151,12 @@ class LembroSessionInterface(SessionInterface):
         if headers:
             response.vary.add("Cookie")
         response.call_on_close(session.finish)  # changes made while a streamed body runs
+
+
+def _lasting(seconds: float) -> int:
+    """A permanent session's lifetime in whole seconds, within what the store and cookie take: Flask
+    accepts any ``PERMANENT_SESSION_LIFETIME``, and a request must never fail on it."""
+    return min(MAX_SECONDS, max(1, math.ceil(seconds)))
 
 
 class LembroSession:

@@ -174,6 +174,16 @@ def test_permanent_sessions_get_a_lasting_cookie_and_that_server_side_lifetime()
     assert (session_cookie(client).split(".")[0], "session") in store
 
 
+def test_a_permanent_lifetime_beyond_the_store_bound_is_capped_not_a_500():
+    from lembro_wsgi.options import MAX_SECONDS
+
+    app = make_app(PERMANENT_SESSION_LIFETIME=datetime.timedelta(days=365 * 40))  # "remember me", generously
+    client = app.test_client()
+    response = client.get("/permanent")
+    assert response.status_code == 200 and f"Max-Age={MAX_SECONDS}" in set_cookies(response)[0]
+    assert client.get("/inc").text == "1"
+
+
 def test_refresh_each_request_re_sends_permanent_cookies_even_untouched():
     app = make_app()
     client = app.test_client()
