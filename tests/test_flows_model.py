@@ -28,8 +28,13 @@ def model_app(environ, start_response):
     session = environ["lembro.session"]
     path = environ["PATH_INFO"]
     query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items()}
+    if path == "/read-late":  # the response starts before the session is first read
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(dict(session)).encode()]
     if path == "/write":
         session["owner"], session["v"] = query["owner"], query["v"]
+        if query.get("save"):
+            session.save()  # as some apps do; the response must not count it as the client coming back
     elif path == "/login":
         session.regenerate()
         session["owner"] = session["user"] = query["owner"]
@@ -108,22 +113,22 @@ class FlowMachine(RuleBasedStateMachine):
 
     # -- rules ----------------------------------------------------------------------
 
-    @rule(name=NAMES, value=VALUES)
-    def write(self, name, value):
+    @rule(name=NAMES, value=VALUES, save=st.booleans())
+    def write(self, name, value, save):
         client = self.client(name)
         self.loaded(client)
-        data, sent = self.request(client, f"/write?owner={name}&v={value}")
+        data, sent = self.request(client, f"/write?owner={name}&v={value}&save={'1' if save else ''}")
         if client.sid is None:
             assert sent, "a new session got no cookie"
             client.sid, client.expected, client.returning = sent, {}, False
         client.expected = {**client.expected, "owner": name, "v": value}
         assert data == client.expected
 
-    @rule(name=NAMES)
-    def read(self, name):
+    @rule(name=NAMES, late=st.booleans())
+    def read(self, name, late):
         client = self.client(name)
         self.loaded(client)
-        data, sent = self.request(client, "/")
+        data, sent = self.request(client, "/read-late" if late else "/")
         assert data == (client.expected or {})
         assert sent is None  # a read-only request sends no cookie
 
@@ -160,11 +165,11 @@ class FlowMachine(RuleBasedStateMachine):
         assert sent is None
         assert self.store.all() == before  # a refused write changes nothing
 
-    @rule(count=st.integers(1, 30))
-    def burst_of_one_shot_clients(self, count):
+    @rule(count=st.integers(1, 30), save=st.booleans())
+    def burst_of_one_shot_clients(self, count, save):
         for i in range(count):
             one_shot = Client(f"burst{i}")
-            _, sent = self.request(one_shot, f"/write?owner=burst{i}&v=x")
+            _, sent = self.request(one_shot, f"/write?owner=burst{i}&v=x&save={'1' if save else ''}")
             self.bursts.add(sent)
 
     @rule(seconds=st.sampled_from([1, 10, 30, 60]))
