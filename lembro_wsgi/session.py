@@ -288,3 +288,4 @@ class Session(MutableMapping[str, Any]):
                 "session %s changed after the response started, with no cookie sent for it; "
                 "the change is dropped", short_id(self._id),
             )
+            self._dirty = False  # said once; a later change is said again

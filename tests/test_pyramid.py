@@ -148,6 +148,25 @@ def test_changes_made_while_a_streamed_body_runs_are_saved():
     assert app.get("/show").text == "[('report', 'done'), ('user', 'ana')]"
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_change_that_cannot_be_saved_is_warned_about_once(streamed, caplog):
+    """Pyramid finishes a streamed body's session twice (finished callback, then body close): one warning."""
+    def view(request):
+        request.session.get("x")  # a new session, unchanged when lembro's response callback decides the cookie
+        request.add_response_callback(lambda request, response: request.session.__setitem__("late", 1))
+        return Response(app_iter=iter([b"ok"]) if streamed else [b"ok"])
+
+    config = Configurator()
+    config.set_session_factory(LembroSessionFactory(max_size="64K"))
+    config.add_route("late", "/late")
+    config.add_view(view, route_name="late")
+    app = webtest.TestApp(config.make_wsgi_app())
+    with caplog.at_level("WARNING", logger="lembro_wsgi"):
+        response = app.get("/late")
+    assert "Set-Cookie" not in response.headers
+    assert [r.getMessage().endswith("the change is dropped") for r in caplog.records] == [True]
+
+
 def test_multiline_secret_setting_rotates():
     old_app, _, _ = build({**SETTINGS, "lembro.secret": "the old secret, retiring"})
     sid = old_app.get("/count").text.split()[0]
