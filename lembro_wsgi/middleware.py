@@ -52,10 +52,19 @@ class LembroMiddleware:
             return start_response(status, list(headers) + cookie_headers if cookie_headers else headers, exc_info)
 
         app_iter = self.app(environ, session_start_response)
-        if isinstance(app_iter, (list, tuple)):  # the app has finished: hand the body on as it is
+        if not runs_app_code(app_iter, environ):  # the app has finished: hand the body on as it is
             session.finish()
             return app_iter
         return FinishAfterBody(app_iter, session.finish)
+
+
+def runs_app_code(app_iter: Iterable[bytes], environ: dict[str, Any]) -> bool:
+    """Whether sending the body can still run app code (that may change the session): not for a list or
+    tuple, nor for the server's own ``wsgi.file_wrapper``, which must reach it unwrapped to be sent fast."""
+    if isinstance(app_iter, (list, tuple)):
+        return False
+    file_wrapper = environ.get("wsgi.file_wrapper")
+    return not (isinstance(file_wrapper, type) and isinstance(app_iter, file_wrapper))
 
 
 class FinishAfterBody:

@@ -26,7 +26,7 @@ from pyramid.interfaces import ISession
 from zope.interface import implementer
 
 from .factory import SessionFactory
-from .middleware import FinishAfterBody
+from .middleware import FinishAfterBody, runs_app_code
 from .options import is_none
 from .session import Session
 
@@ -75,7 +75,7 @@ class LembroSessionFactory:
 
         def set_cookie(request: Any, response: Any) -> None:
             response.headerlist.extend(self.sessions.close(session))
-            if not isinstance(response.app_iter, (list, tuple)):  # streamed: finish again once it is sent
+            if runs_app_code(response.app_iter, request.environ):  # streamed: finish again once it is sent
                 length = response.content_length  # setting app_iter clears it
                 response.app_iter = FinishAfterBody(response.app_iter, session.finish)
                 response.content_length = length

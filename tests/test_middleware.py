@@ -316,6 +316,41 @@ def test_list_bodies_are_handed_on_as_they_are(store):
     assert len(store) == 1
 
 
+def test_the_servers_file_wrapper_reaches_it_unwrapped_on_a_real_server(store, tmp_path):
+    """waitress sends a body of its own wsgi.file_wrapper type from the file; wrapped, it would iterate it."""
+    import urllib.request
+
+    from waitress.buffers import ReadOnlyFileBasedBuffer
+
+    from tests.servers import serve
+
+    path = tmp_path / "download.bin"
+    path.write_bytes(b"0123456789" * 1000)
+    sent = []
+
+    def download(environ, start_response):
+        environ["lembro.session"]["downloads"] = environ["lembro.session"].get("downloads", 0) + 1
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", "10000")])
+        return environ["wsgi.file_wrapper"](open(path, "rb"), 4096)
+
+    middleware = LembroMiddleware(download, store=store)
+
+    def spy(environ, start_response):
+        body = middleware(environ, start_response)
+        sent.append(type(body))
+        return body
+
+    with serve(spy) as base:
+        with urllib.request.urlopen(f"{base}/", timeout=5) as response:
+            assert response.read() == path.read_bytes()
+            cookie = response.headers["Set-Cookie"].split(";")[0]
+        request = urllib.request.Request(f"{base}/", headers={"Cookie": cookie})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            response.read()
+    assert sent == [ReadOnlyFileBasedBuffer, ReadOnlyFileBasedBuffer]
+    assert [store.get(sid)["data"] for sid in store.ids()] == [{"downloads": 2}]
+
+
 def test_exc_info_is_passed_on(store):
     seen = []
 
