@@ -52,7 +52,7 @@ class LembroMiddleware:
             return start_response(status, list(headers) + cookie_headers if cookie_headers else headers, exc_info)
 
         app_iter = self.app(environ, session_start_response)
-        if not runs_app_code(app_iter, environ):  # the app has finished: hand the body on as it is
+        if type(app_iter) is list or not runs_app_code(app_iter, environ):  # the app has finished: hand it on
             session.finish()
             return app_iter
         return FinishAfterBody(app_iter, session.finish)
