@@ -52,6 +52,7 @@ class LembroMiddleware:
             return start_response(status, list(headers) + cookie_headers if cookie_headers else headers, exc_info)
 
         app_iter = self.app(environ, session_start_response)
+        # A list (most bodies) is checked here without a call; runs_app_code decides the rest.
         if type(app_iter) is list or not runs_app_code(app_iter, environ):  # the app has finished: hand it on
             session.finish()
             return app_iter

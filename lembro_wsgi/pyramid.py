@@ -88,13 +88,15 @@ class LembroSessionFactory:
 def settings_options(settings: dict[str, Any]) -> dict[str, Any]:
     """The ``lembro.*`` settings of an ini file as factory options (``lembro.max_size`` -> ``max_size``).
 
-    A ``lembro.secret`` of several lines is a rotation list, newest first; ``none`` (or an empty value)
-    for ``secret``, ``domain`` or ``type`` is None, as it is for every other option that takes None.
+    A ``lembro.secret`` of several lines is a rotation list, newest first; ``none`` for ``secret``,
+    ``domain`` or ``type`` is None, as it is for every other option that takes None (an empty value too,
+    but for ``secret``, where it is refused).
     """
     options = {key[len(SETTINGS_PREFIX):]: value for key, value in settings.items() if key.startswith(SETTINGS_PREFIX)}
     for name in _NULLABLE:
-        if name in options and is_none(options[name]):
-            options[name] = None
+        value = options.get(name)
+        if is_none(value) and (name != "secret" or str(value).strip()):  # an empty secret is an unset variable:
+            options[name] = None  # refused below, never read as "sign nothing"
     secret = options.get("secret")
     if isinstance(secret, str) and "\n" in secret.strip():
         options["secret"] = [line.strip() for line in secret.splitlines() if line.strip()]

@@ -113,13 +113,20 @@ def test_bad_settings_fail_with_the_option_named():
 
 @pytest.mark.parametrize("spelling", ["none", "None", ""])
 def test_none_in_the_ini_means_none_for_every_option_that_takes_it(spelling):
-    nulls = {f"lembro.{name}": spelling for name in ("secret", "domain", "type", "max_sessions", "max_age")}
+    nulls = {f"lembro.{name}": spelling for name in ("domain", "type", "max_sessions", "max_age")}
+    nulls["lembro.secret"] = spelling or "none"  # an empty secret is refused: see below
     app, factory, _ = build({**SETTINGS, **nulls})
     first = app.get("/count")
     cookie = first.headers["Set-Cookie"]
     assert "Domain" not in cookie and "." not in app.cookies["pyr"]  # no Domain=none, an unsigned id
     assert factory.sessions.backend.lembro and factory.store.max_sessions is None
     assert app.get("/count").text.split()[1] == "2"  # the browser kept the cookie: the session lives
+
+
+def test_an_empty_secret_setting_is_refused_not_read_as_no_signing():
+    """An ini variable that was never set must not turn signing off."""
+    with pytest.raises(ValueError, match="^secret: "):
+        build({**SETTINGS, "lembro.secret": " "})
 
 
 def test_changes_made_while_a_streamed_body_runs_are_saved():
