@@ -21,9 +21,9 @@ from waitress.server import create_server
 
 
 @contextmanager
-def serve(app, threads=4):
-    """Serve ``app`` with waitress on a free loopback port; the server is closed on its own loop thread."""
-    server = create_server(app, host="127.0.0.1", port=0, threads=threads)
+def serve(app, threads=4, **options):
+    """Serve ``app`` with waitress on a free loopback port (``options``: waitress's); closed on its own loop thread."""
+    server = create_server(app, host="127.0.0.1", port=0, threads=threads, **options)
     stop = threading.Event()
 
     def run():
