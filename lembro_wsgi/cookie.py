@@ -140,25 +140,15 @@ class SessionCookie:
         partitioned: bool | str = False,
         min_secret: int = MIN_SECRET,
     ) -> None:
-        if not isinstance(name, str) or not _TOKEN.fullmatch(name) or name.startswith("$"):
-            raise ValueError(f"cookie_name: expected a cookie name (letters, digits, . _ -; no leading $, which "
-                             f"cookie parsers skip), got {name!r}")
-        self.name = name
-        self._bname = name.encode("ascii")
+        self.name = name = self._checked_name(name)
         self.secure = parse_bool(secure, "secure")
         self.httponly = parse_bool(httponly, "httponly")
         key = samesite.lower() if isinstance(samesite, str) else samesite
         if key is not None and (not isinstance(key, str) or key not in _SAMESITE):
             raise ValueError(f"samesite: expected 'Strict', 'Lax', 'None' or None, got {samesite!r}")
         self.samesite = _SAMESITE[key] if key else None
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise ValueError(f"path: expected a path starting with '/', got {path!r}")
-        if domain is not None and not isinstance(domain, str):
-            raise ValueError(f"domain: expected None or a domain name, got {domain!r}")
-        self.path = path
-        self.domain = cookie_domain(domain)
-        if self.domain is not None and not _DOMAIN.fullmatch(self.domain):
-            raise ValueError(f"domain: expected None or a domain name, got {domain!r}")
+        self.path = self._checked_path(path)
+        self.domain = self._checked_domain(domain)
         self.max_age = parse_count(max_age, "max_age")
         if self.max_age is not None and self.max_age > MAX_SECONDS:
             raise ValueError(f"max_age: expected at most {MAX_SECONDS:,} seconds, got {max_age!r}")
@@ -174,6 +164,28 @@ class SessionCookie:
         #: Every pair named ours: after the start or a ``;``, and up to the next ``;``. Each attempt fails at
         #: once where no ``;`` starts a pair, so a search is linear in the header's length.
         self._pairs = re.compile(f"(?:\\A|;)[ \t]*{re.escape(name)}[ \t]*(?:=([^;]*))?(?=;|\\Z)")
+
+    @staticmethod
+    def _checked_name(name: object) -> str:
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name) or name.startswith("$"):
+            raise ValueError(f"cookie_name: expected a cookie name (letters, digits, . _ -; no leading $, which "
+                             f"WebOb refuses to format), got {name!r}")
+        return name
+
+    @staticmethod
+    def _checked_path(path: object) -> str:
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"path: expected a path starting with '/', got {path!r}")
+        return path
+
+    @staticmethod
+    def _checked_domain(domain: object) -> str | None:
+        if domain is not None and not isinstance(domain, str):
+            raise ValueError(f"domain: expected None or a domain name, got {domain!r}")
+        host = cookie_domain(domain)
+        if host is not None and not _DOMAIN.fullmatch(host):
+            raise ValueError(f"domain: expected None or a domain name, got {domain!r}")
+        return host
 
     def read(self, environ: dict[str, Any]) -> tuple[str | None, bool]:
         """The session id the request carries and whether it needs re-signing with the newest secret.

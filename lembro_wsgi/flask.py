@@ -21,13 +21,16 @@ default session does: ``SESSION_COOKIE_*``, ``PERMANENT_SESSION_LIFETIME``,
 from __future__ import annotations
 
 import copy
+import logging
 import math
+import re
 from typing import Any
 
 import flask
 from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.http import dump_cookie
 
-from .backend import BackendUnavailable
+from .backend import BackendUnavailable, SessionBackend
 from .cookie import SessionCookie
 from .factory import SessionFactory
 from .options import MAX_SECONDS
@@ -46,6 +49,9 @@ FLASK_SETTINGS = {
     "max_age": "PERMANENT_SESSION_LIFETIME with session.permanent = True",
 }
 CONFIG_PREFIX = "LEMBRO_"
+#: Printable ASCII but ';' and '=', no space at either end: a name browsers send back as it was set.
+_FLASK_NAME = re.compile(r"[!-:<>-~](?:[ !-:<>-~]*[!-:<>-~])?")
+log = logging.getLogger("lembro_wsgi")
 _STORE_OPTIONS = frozenset({"interval", "max_size", "max_sessions"})
 
 
@@ -81,6 +87,48 @@ class FlaskSession(Session, SessionMixin):  # type: ignore[override]  # lembro's
         return copy.deepcopy(dict(self), memo)
 
 
+class UnusableSession(FlaskSession):
+    """The session of a request whose cookie settings lembro cannot follow: any use raises their error."""
+
+    def __init__(self, backend: SessionBackend, error: str) -> None:
+        super().__init__(backend, None)
+        self._error = error
+
+    def _load(self) -> None:
+        raise ValueError(self._error)
+
+
+class FlaskCookie(SessionCookie):
+    """Flask's cookie rules: any name, path and domain Flask's own session takes, formatted by Werkzeug
+    exactly as Flask formats its session cookie (``Expires`` beside ``Max-Age``)."""
+
+    @staticmethod
+    def _checked_name(name: object) -> str:
+        if not isinstance(name, str) or not _FLASK_NAME.fullmatch(name):
+            raise ValueError(f"cookie_name: expected a name browsers send back as it is (printable ASCII, "
+                             f"no ';' or '=', no space at either end), got {name!r}")
+        return name
+
+    @staticmethod
+    def _checked_path(path: object) -> str:
+        return str(path)
+
+    @staticmethod
+    def _checked_domain(domain: object) -> str | None:
+        return str(domain) if domain else None
+
+    def _format(self, value: str | None, max_age: int | None) -> str:
+        options: dict[str, Any] = {"partitioned": True} if self.partitioned else {}  # Werkzeug 3.1+
+        try:
+            return dump_cookie(
+                self.name, value or "", max_age=0 if value is None else max_age,
+                expires=0 if value is None else None, path=self.path, domain=self.domain,
+                secure=self.secure, httponly=self.httponly, samesite=self.samesite, **options,
+            )
+        except (ValueError, UnicodeError) as exc:  # Werkzeug's own refusal (an undecodable domain, say)
+            raise ValueError(f"domain: Werkzeug cannot write the cookie: {exc}") from exc
+
+
 class LembroSessionInterface(SessionInterface):
     """Flask session interface over lembro; options are those of ``LembroMiddleware`` but the cookie's.
 
@@ -96,13 +144,16 @@ class LembroSessionInterface(SessionInterface):
                 raise ValueError(f"{name}: Flask configures it: set {FLASK_SETTINGS[name]} instead")
         self.sessions = SessionFactory(session_class=FlaskSession, **options)
         self.store = self.sessions.store
-        self._cookie_cache: tuple[tuple[Any, ...], SessionCookie] | None = None
+        self._cookie_cache: tuple[tuple[Any, ...], SessionCookie | str] | None = None  # rules, or why not
 
     def cookie(self, app: flask.Flask) -> SessionCookie | None:
-        """The cookie rules for ``app``'s current config (built once per change); ``None`` without a secret key."""
+        """The cookie rules for ``app``'s current config (built once per change); ``None`` without a secret key.
+
+        A setting lembro cannot follow raises ``ValueError`` naming it, logged once per configuration.
+        """
         if not app.secret_key:
             return None
-        fallbacks = tuple(app.config.get("SECRET_KEY_FALLBACKS") or ())
+        fallbacks = tuple(key for key in app.config.get("SECRET_KEY_FALLBACKS") or () if key)  # Flask skips ''
         key = (
             self.get_cookie_name(app), app.secret_key, fallbacks, self.get_cookie_secure(app),
             self.get_cookie_httponly(app), self.get_cookie_samesite(app), self.get_cookie_path(app),
@@ -111,16 +162,32 @@ class LembroSessionInterface(SessionInterface):
         cached = self._cookie_cache
         if cached is None or cached[0] != key:
             name, secret, _, secure, httponly, samesite, path, domain, partitioned = key
-            cookie = SessionCookie(
-                name, secret=[secret, *reversed(fallbacks)], secure=secure, httponly=httponly, samesite=samesite,
-                path=path, domain=domain, partitioned=partitioned, min_secret=1,  # Flask sets no minimum
-            )
+            try:
+                cookie: SessionCookie | str = FlaskCookie(
+                    name, secret=[secret, *reversed(fallbacks)], secure=secure, httponly=httponly,
+                    samesite=samesite, path=path, domain=domain, partitioned=partitioned,
+                    min_secret=1,  # Flask sets no minimum
+                )
+            except ValueError as exc:
+                option, _, reason = str(exc).partition(": ")
+                setting = FLASK_SETTINGS.get(option.partition("[")[0], "the session cookie settings")
+                cookie = f"{setting}: {reason or exc}"
+                log.error("Flask sessions are unusable: %s", cookie)
             cached = self._cookie_cache = (key, cookie)
+        if isinstance(cached[1], str):
+            raise ValueError(cached[1])
         return cached[1]
 
     def open_session(self, app: flask.Flask, request: flask.Request) -> FlaskSession | None:
-        """The request's session, loaded now when the request carries a cookie (as Flask's default does)."""
-        cookie = self.cookie(app)
+        """The request's session, loaded now when the request carries a cookie (as Flask's default does).
+
+        With cookie settings lembro cannot follow, the session raises their error when it is used: a
+        route that never uses it still answers.
+        """
+        try:
+            cookie = self.cookie(app)
+        except ValueError as exc:
+            return UnusableSession(self.sessions.backend, str(exc))
         if cookie is None:  # Flask then hands out its NullSession: reads as empty, refuses writes
             return None
         try:
@@ -129,9 +196,15 @@ class LembroSessionInterface(SessionInterface):
             return self.sessions.open(request.environ, cookie=cookie)  # type: ignore[return-value]
 
     def save_session(self, app: flask.Flask, session: SessionMixin, response: flask.Response) -> None:
-        """Save or touch the session; set, refresh or expire the cookie as ``should_set_cookie`` says."""
+        """Save or touch the session; set, refresh or expire the cookie as ``should_set_cookie`` says.
+
+        A ``BackendUnavailable`` here is answered by the app's error handler for it when the view used
+        its session (Flask would only show it to a 500 handler), and ignored when it did not.
+        """
+        if not isinstance(session, FlaskSession) or isinstance(session, UnusableSession):
+            return
         cookie = self.cookie(app)
-        if cookie is None or not isinstance(session, FlaskSession):
+        if cookie is None:
             return
         if session.accessed:
             response.vary.add("Cookie")
@@ -142,15 +215,33 @@ class LembroSessionInterface(SessionInterface):
             headers = self.sessions.close(
                 session, cookie=cookie, resend=self.should_set_cookie(app, session), max_age=lifetime
             )
-        except BackendUnavailable:
-            if session.loaded and session.accessed:  # the view had its session: it cannot be answered as saved
-                raise
-            return  # never loaded, or never used (the backend has logged the outage): the response goes out
+        except BackendUnavailable as exc:
+            if not (session.loaded and session.accessed):  # never loaded, or never used: the response goes out
+                return  # (the backend has logged the outage)
+            _answer_with_error_handler(app, exc, response)  # the view had its session: not answered as saved
+            response.vary.add("Cookie")
+            return
         for name, value in headers:
             response.headers.add(name, value)
         if headers:
             response.vary.add("Cookie")
         response.call_on_close(session.finish)  # changes made while a streamed body runs
+
+
+def _answer_with_error_handler(app: flask.Flask, exc: BackendUnavailable, response: flask.Response) -> None:
+    """Turn ``response``, in place, into the app's error handler's answer to ``exc``; no handler: ``exc`` is raised.
+
+    Flask saves the session after its error handling, where a raised exception only reaches a 500
+    handler; so the handler for ``BackendUnavailable`` (or a base class) is found the way Flask finds it
+    for a view (``handle_user_exception``), and its response's status, headers and body replace
+    those of the response Flask will send. ``after_request`` functions, which already ran, are not run
+    again. Call it while ``exc`` is being handled: Flask re-raises it with a bare ``raise``.
+    """
+    answer = app.make_response(app.handle_user_exception(exc))
+    response.status = answer.status
+    response.headers = answer.headers.copy()
+    response.response = answer.response
+    response.direct_passthrough = answer.direct_passthrough
 
 
 def _lasting(seconds: float) -> int:

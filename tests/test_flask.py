@@ -165,7 +165,7 @@ def test_permanent_sessions_get_a_lasting_cookie_and_that_server_side_lifetime()
                    PERMANENT_SESSION_LIFETIME=datetime.timedelta(hours=2))
     client = app.test_client()
     header = set_cookies(client.get("/permanent"))[0]
-    assert "Max-Age=7200" in header and "expires=" in header
+    assert "Max-Age=7200" in header and "Expires=" in header
     plain = app.test_client()
     assert "Max-Age" not in set_cookies(plain.get("/inc"))[0]  # a browser-session cookie
     clock.advance(600)  # past the 60 s of ordinary sessions, within the permanent 2 h

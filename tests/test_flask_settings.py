@@ -1,0 +1,109 @@
+"""Every cookie setting Flask accepts behaves as with Flask's own session: the same Set-Cookie attributes,
+the session read back; where lembro cannot follow, a clear error naming the setting, and routes that never
+use the session still answer."""
+
+import logging
+
+import flask
+import pytest
+from flask.sessions import SecureCookieSessionInterface
+
+from lembro_wsgi.flask import LembroSessionInterface
+
+
+def make_app(interface, **config):
+    app = flask.Flask(__name__)
+    app.secret_key = "flask secret"
+    app.config.update(config)
+    app.session_interface = interface
+
+    @app.route("/health")
+    def health():
+        return "ok"
+
+    @app.route("/login")
+    def login():
+        flask.session["user"] = "ana"
+        return "in"
+
+    @app.route("/logout")
+    def logout():
+        flask.session.clear()
+        return "out"
+
+    @app.route("/whoami")
+    def whoami():
+        return flask.session.get("user", "-")
+
+    return app
+
+
+def attributes(response):
+    """The Set-Cookie header without its value: name and attributes, Expires' date aside."""
+    (header,) = response.headers.getlist("Set-Cookie")
+    name, _, rest = header.partition("=")
+    parts = [part if not part.startswith("Expires=") else "Expires" for part in rest.split("; ")[1:]]
+    return name, parts
+
+
+ACCEPTED = [
+    {"SESSION_COOKIE_DOMAIN": "intranet_host.corp"},
+    {"APPLICATION_ROOT": "app"},
+    {"SESSION_COOKIE_PATH": "/shop", "APPLICATION_ROOT": "/ignored"},
+    {"SESSION_COOKIE_NAME": "$session"},
+    {"SESSION_COOKIE_NAME": "my session"},
+    {"SESSION_COOKIE_NAME": "__Host-s", "SESSION_COOKIE_SECURE": True},
+    {"SECRET_KEY_FALLBACKS": [""]},
+    {"SECRET_KEY_FALLBACKS": ["", "an older key"]},
+    {"SESSION_COOKIE_SAMESITE": "Lax"},
+    {"SESSION_COOKIE_SAMESITE": "strict"},
+    {"SESSION_COOKIE_SAMESITE": "None"},
+    {"SESSION_COOKIE_SAMESITE": "None", "SESSION_COOKIE_SECURE": True},
+    {"SESSION_COOKIE_HTTPONLY": False},
+    {"SESSION_COOKIE_PARTITIONED": True},
+    {"SESSION_COOKIE_DOMAIN": ".example.com"},
+    {"SESSION_COOKIE_DOMAIN": "example.com:8080"},
+    {"SESSION_COOKIE_DOMAIN": "bücher.example"},
+    {"SESSION_COOKIE_DOMAIN": "localhost"},
+]
+
+
+@pytest.mark.parametrize("config", ACCEPTED, ids=lambda config: repr(config))
+def test_a_setting_flask_accepts_gives_flasks_own_cookie_and_a_working_session(config):
+    ours = make_app(LembroSessionInterface(interval=None), **config)
+    flasks = make_app(SecureCookieSessionInterface(), **config)
+    for app in (ours, flasks):
+        assert app.test_client().get("/health").status_code == 200
+    for path in ("/login", "/logout"):
+        client, reference = ours.test_client(use_cookies=False), flasks.test_client(use_cookies=False)
+        login = client.get("/login")
+        assert attributes(login) == attributes(reference.get("/login")), path
+        cookie = login.headers["Set-Cookie"].split(";")[0]
+        assert client.get("/whoami", headers={"Cookie": cookie}).text == "ana"  # read back as it was sent
+        if path == "/logout":
+            out = client.get("/logout", headers={"Cookie": cookie})
+            reference_out = reference.get("/logout", headers={"Cookie": reference.get("/login")
+                                                             .headers["Set-Cookie"].split(";")[0]})
+            assert attributes(out) == attributes(reference_out)
+            assert client.get("/whoami", headers={"Cookie": cookie}).text == "-"
+
+
+@pytest.mark.parametrize("config, setting", [
+    ({"SESSION_COOKIE_NAME": "a;b"}, "SESSION_COOKIE_NAME"),
+    ({"SESSION_COOKIE_NAME": "a=b"}, "SESSION_COOKIE_NAME"),
+    ({"SESSION_COOKIE_NAME": " padded"}, "SESSION_COOKIE_NAME"),
+    ({"SESSION_COOKIE_SAMESITE": "Loose"}, "SESSION_COOKIE_SAMESITE"),
+])
+def test_a_setting_lembro_cannot_follow_fails_once_naming_it_and_other_routes_still_answer(config, setting, caplog):
+    app = make_app(LembroSessionInterface(interval=None), **config)
+    app.testing = False  # an error in a view is a 500, as in production
+    client = app.test_client()
+    with caplog.at_level(logging.ERROR, logger="lembro_wsgi"):
+        for _ in range(3):
+            assert client.get("/health").status_code == 200
+            assert client.get("/login").status_code == 500
+    logged = [r.getMessage() for r in caplog.records if r.name == "lembro_wsgi"]
+    assert len(logged) == 1 and setting in logged[0], logged
+    app.testing = True
+    with pytest.raises(ValueError, match=setting):
+        client.get("/login")
