@@ -13,6 +13,7 @@ session id, key ``'session'``), the same layout Beaker's own sessions use::
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 import math
@@ -69,8 +70,11 @@ class BackendFull(SessionTooLarge):
 
 
 class BackendUnavailable(RuntimeError):
-    """The session backend (Redis, memcached, ...) could not be reached; the original error is chained.
+    """The session backend (Redis, memcached, ...) could not be reached or will not serve now; the original
+    error is chained.
 
+    Unreachable, timed out, or refusing for a while: a read-only replica after a failover, failing
+    persistence (MISCONF), a dataset still loading, a busy script, a lost master (see ``backend_error``).
     The message names the backend type and its URL with any password masked.
     Turn it into a 503 page with your framework's error handling.
     """
@@ -96,21 +100,61 @@ def mask_url(url: object) -> str:
 _SECRET_PARAMS = frozenset({"password", "pass", "passwd", "pwd", "secret", "token", "auth"})
 
 
-def is_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` says the backend could not be reached (not a bad record, not a refused write)."""
-    if isinstance(exc, OSError):
-        return True
+#: Redis error codes (the first word of the server's error reply) that mean "not now", for every command
+#: or for writes: a read-only replica, failing persistence, a dataset loading, a busy script, a replica that
+#: lost its master, too few replicas for ``min-replicas-to-write``, a cluster down or resharding.
+_REDIS_UNAVAILABLE_CODES = frozenset(
+    {"READONLY", "MISCONF", "LOADING", "BUSY", "MASTERDOWN", "NOREPLICAS", "TRYAGAIN", "CLUSTERDOWN"}
+)
+#: Redis error codes that mean a write was refused for lack of memory (``maxmemory`` with ``noeviction``).
+_REDIS_FULL_CODES = frozenset({"OOM"})
+
+
+def _redis_classes(*names: str) -> tuple[type[BaseException], ...]:
+    """Those of redis-py's exception classes so named that the installed redis-py has."""
+    found = (getattr(redis_errors, name, None) for name in names) if redis_errors is not None else ()
+    return tuple(cls for cls in found if isinstance(cls, type) and issubclass(cls, BaseException))
+
+
+_REDIS_UNAVAILABLE = _redis_classes(
+    "ConnectionError", "TimeoutError", "ReadOnlyError", "BusyLoadingError", "MasterDownError", "ClusterDownError",
+    "TryAgainError",
+)
+_REDIS_FULL = _redis_classes("OutOfMemoryError")
+
+
+def _redis_error_code(exc: BaseException) -> str | None:
+    """The Redis error code of ``exc`` when it is one lembro acts on (``'READONLY'``, ``'OOM'``, ...), else None.
+
+    Recent redis-py keeps the code in ``status_code``; older ones (6 and before) only leave it first in
+    the message of the errors they have no class for, and strip it from those they have (found by class).
+    """
+    if redis_errors is None or not isinstance(exc, redis_errors.RedisError):
+        return None
+    code = getattr(exc, "status_code", None)
+    if not isinstance(code, str) or not code:
+        code = (str(exc).split(maxsplit=1) or [""])[0]
+    return code if code in _REDIS_UNAVAILABLE_CODES or code in _REDIS_FULL_CODES else None
+
+
+def backend_error(exc: BaseException) -> type[BackendUnavailable | BackendFull] | None:
+    """What a backend client's ``exc`` means: ``BackendFull``, ``BackendUnavailable`` or neither (``None``).
+
+    The one place that decides. ``BackendFull``: a write refused for lack of memory (Redis ``OOM``).
+    ``BackendUnavailable``: the backend could not be reached, or will not serve now (Redis ``READONLY``,
+    ``MISCONF``, ``LOADING``, ``BUSY``, ...; by redis-py's class where it has one, else by the code).
+    ``None``: anything else, such as a record that does not load.
+    """
     if redis_errors is not None and isinstance(exc, redis_errors.RedisError):
-        return isinstance(exc, (redis_errors.ConnectionError, redis_errors.TimeoutError))
-    return type(exc).__module__.split(".")[0] in _CLIENT_MODULES
-
-
-def is_full(exc: BaseException) -> bool:
-    """Whether ``exc`` is the backend refusing a write for lack of memory (Redis ``maxmemory``, ``noeviction``)."""
-    if redis_errors is None or not isinstance(exc, redis_errors.ResponseError):
-        return False
-    out_of_memory = getattr(redis_errors, "OutOfMemoryError", ())  # redis-py 4.3+; older ones keep "OOM" in the text
-    return isinstance(exc, out_of_memory) or str(exc).startswith("OOM")
+        code = _redis_error_code(exc)
+        if isinstance(exc, _REDIS_FULL) or code in _REDIS_FULL_CODES:
+            return BackendFull
+        if isinstance(exc, _REDIS_UNAVAILABLE) or code in _REDIS_UNAVAILABLE_CODES:
+            return BackendUnavailable
+        return None
+    if isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in _CLIENT_MODULES:
+        return BackendUnavailable
+    return None
 
 
 def _redis_key(manager: Any) -> str:
@@ -134,8 +178,12 @@ class SessionBackend:
     """
 
     def __init__(self, type: str | None = None, store: LembroStore | None = None,
-                 timeout: float | str | None = 1800, **options: Any) -> None:
+                 timeout: float | str | None = 1800, key_prefix: str = "", **options: Any) -> None:
         self.timeout = timeout = parse_seconds(timeout, "timeout", allow_none=True)  # a float: the write fast path
+        if not isinstance(key_prefix, str):
+            raise ValueError(f"key_prefix: expected a str, got {key_prefix!r}")
+        #: Put before every session id in a shared backend's keys, so apps sharing it never meet.
+        self.key_prefix = key_prefix
         self.type = type
         self.lembro = type in (None, "lembro")
         if self.lembro:
@@ -173,13 +221,25 @@ class SessionBackend:
                 else "type"
             raise ValueError(f"{option}: refused by type={type!r}: {exc}") from exc
 
+    def with_prefix(self, key_prefix: str) -> SessionBackend:
+        """This backend with its keys under ``key_prefix``: a shallow copy, sharing the client's options."""
+        if key_prefix == self.key_prefix:
+            return self
+        backend = copy.copy(self)
+        backend.key_prefix = key_prefix
+        return backend
+
     def _manager(self, sid: str, timeout: float | None = None) -> Any:
-        """The namespace manager for ``sid``; ``timeout`` overrides the lifetime of what it writes."""
+        """The namespace manager for ``sid``; ``timeout`` overrides the lifetime of what it writes.
+
+        A lembro store is the app's own, keyed by the bare id; a shared backend's namespace is ``key_prefix + sid``.
+        """
         if self.lembro:
             return LembroNamespaceManager.on_store(sid, self.store, self.timeout if timeout is None else timeout)
+        namespace = self.key_prefix + sid
         if timeout is None:
-            return self.namespace_class(sid, **self.options)
-        return self.namespace_class(sid, **{**self.options, "timeout": math.ceil(timeout)})
+            return self.namespace_class(namespace, **self.options)
+        return self.namespace_class(namespace, **{**self.options, "timeout": math.ceil(timeout)})
 
     def _expired(self, record: Record) -> bool:
         """Age check for backends that do not expire records themselves (``file``): by the record's own lifetime."""
@@ -188,23 +248,23 @@ class SessionBackend:
 
     @contextmanager
     def _reaching(self) -> Iterator[None]:
-        """Turns a backend's connection errors into ``BackendUnavailable``, logged at ERROR."""
+        """Turns a backend's "not now" errors into ``BackendUnavailable`` (logged at ERROR) and its
+        out-of-memory refusals into ``BackendFull`` (at WARNING); ``backend_error`` decides which is which."""
         try:
             yield
         except (BackendUnavailable, BackendFull):
             raise
         except Exception as exc:
-            if self.lembro:
+            kind = None if self.lembro else backend_error(exc)
+            if kind is None:
                 raise
-            if is_full(exc):
+            if kind is BackendFull:
                 log.warning("session backend %r refused a write: out of memory", self.type)
                 raise BackendFull(f"session backend {self.type!r} is out of memory") from exc
-            if not is_unavailable(exc):
-                raise
             where = mask_url(self.options.get("url", self.options.get("data_dir", "")))
-            error = BackendUnavailable(
-                f"session backend {self.type!r} at {where} is unavailable ({type(exc).__module__}.{type(exc).__name__})"
-            )
+            code = _redis_error_code(exc)
+            cause = f"{type(exc).__module__}.{type(exc).__name__}{f': {code}' if code else ''}"
+            error = BackendUnavailable(f"session backend {self.type!r} at {where} is unavailable ({cause})")
             log.error("%s", error)
             raise error from exc
 
@@ -303,7 +363,7 @@ class SessionBackend:
             with self._locked(manager, write=True):
                 return action(manager, *args)
         except Exception as exc:
-            if is_unavailable(exc):
+            if backend_error(exc) is not None:  # the backend's refusal, not a record that no longer opens
                 raise
             return False
 

@@ -19,6 +19,8 @@ from .options import UNSET, Unset, parse_seconds
 from .session import Session
 from .store import LembroStore
 
+_MAX_NAMES = 64
+
 
 class SessionFactory:
     """Cookie rules, backend and store for one configuration; bad options raise ValueError naming them.
@@ -27,7 +29,9 @@ class SessionFactory:
     ``max_sessions`` (default ``None``) configure the store built here; they
     are refused, even at their default values, beside ``store`` (which has
     its own) or ``type`` (another backend bounds its own memory). ``type``
-    picks another Beaker backend, whose own options come as keywords.
+    picks another Beaker backend, whose own options come as keywords; its keys
+    start with ``key_prefix`` (by default the cookie name and a colon), so
+    apps sharing one Redis never adopt each other's sessions.
     """
 
     def __init__(
@@ -47,6 +51,7 @@ class SessionFactory:
         max_age: int | str | None = None,
         store: LembroStore | None = None,
         type: str | None = None,
+        key_prefix: str | None = None,
         session_class: type[Session] = Session,
         **backend_options: Any,
     ) -> None:
@@ -68,11 +73,30 @@ class SessionFactory:
             raise ValueError(f"{name}: a lembro store option, refused here: {where} (got {store_options[name]!r})")
         if not lembro and store is not None:
             raise ValueError(f"store: a LembroStore means nothing with type={type!r}")
+        if lembro and key_prefix is not None:
+            raise ValueError(f"key_prefix: for a shared backend (type=); a lembro store is this app's own "
+                             f"(got {key_prefix!r})")
         if lembro and store is None:
             store = LembroStore(**store_options, timeout=lifetime)
         self.store = store if lembro else None
-        self.backend = SessionBackend(type, self.store, lifetime, **backend_options)
+        self.key_prefix = key_prefix
+        self.backend = SessionBackend(type, self.store, lifetime, key_prefix=self._prefix(self.cookie),
+                                      **backend_options)
+        self._backends = {self.cookie.name: self.backend}
         self.session_class = session_class
+
+    def _prefix(self, cookie: SessionCookie) -> str:
+        """The key prefix for sessions under ``cookie``: the one given, else the cookie's name and a colon."""
+        return f"{cookie.name}:" if self.key_prefix is None else self.key_prefix
+
+    def _backend(self, cookie: SessionCookie) -> SessionBackend:
+        """The backend for sessions under ``cookie`` (Flask's name comes from its config): keys prefixed for it."""
+        backend = self._backends.get(cookie.name)
+        if backend is None:
+            if len(self._backends) >= _MAX_NAMES:  # names come from configuration, not from clients
+                self._backends.clear()
+            backend = self._backends[cookie.name] = self.backend.with_prefix(self._prefix(cookie))
+        return backend
 
     def open(self, environ: dict[str, Any], cookie: SessionCookie | None = None, eager: bool = False) -> Session:
         """The request's session, lazy: the cookie is read now, the backend on first use (``eager``: now).
@@ -81,7 +105,7 @@ class SessionFactory:
         """
         cookie = cookie or self.cookie
         sid, stale = cookie.read(environ)
-        session = self.session_class(self.backend, sid, rolling=cookie.max_age is not None, resign=stale)
+        session = self.session_class(self._backend(cookie), sid, rolling=cookie.max_age is not None, resign=stale)
         if eager and sid is not None:
             session.load()
         return session

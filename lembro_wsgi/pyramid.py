@@ -32,7 +32,7 @@ from .session import Session
 
 SETTINGS_PREFIX = "lembro."
 #: Options whose ini ``none`` is Python's None (the rest parse it themselves; samesite's ``None`` is a SameSite value).
-_NULLABLE = ("secret", "domain", "type")
+_NULLABLE = ("secret", "domain", "type", "key_prefix")
 _FLASH = "_f_"
 _CSRF = "_csrft_"
 
@@ -89,7 +89,7 @@ def settings_options(settings: dict[str, Any]) -> dict[str, Any]:
     """The ``lembro.*`` settings of an ini file as factory options (``lembro.max_size`` -> ``max_size``).
 
     A ``lembro.secret`` of several lines is a rotation list, newest first; ``none`` for ``secret``,
-    ``domain`` or ``type`` is None, as it is for every other option that takes None (an empty value too,
+    ``domain``, ``type`` or ``key_prefix`` is None, as it is for every other option that takes None (an empty value too,
     but for ``secret``, where it is refused).
     """
     options = {key[len(SETTINGS_PREFIX):]: value for key, value in settings.items() if key.startswith(SETTINGS_PREFIX)}
