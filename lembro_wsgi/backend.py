@@ -232,11 +232,11 @@ class SessionBackend:
     def _manager(self, sid: str, timeout: float | None = None) -> Any:
         """The namespace manager for ``sid``; ``timeout`` overrides the lifetime of what it writes.
 
-        A lembro store is the app's own, keyed by the bare id; a shared backend's namespace is ``key_prefix + sid``.
+        The namespace is ``key_prefix + sid``.
         """
-        if self.lembro:
-            return LembroNamespaceManager.on_store(sid, self.store, self.timeout if timeout is None else timeout)
         namespace = self.key_prefix + sid
+        if self.lembro:
+            return LembroNamespaceManager.on_store(namespace, self.store, self.timeout if timeout is None else timeout)
         if timeout is None:
             return self.namespace_class(namespace, **self.options)
         return self.namespace_class(namespace, **{**self.options, "timeout": math.ceil(timeout)})

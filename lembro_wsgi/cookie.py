@@ -173,7 +173,7 @@ class SessionCookie:
         return name
 
     @staticmethod
-    def _checked_path(path: object) -> str:
+    def _checked_path(path: object) -> str | None:
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError(f"path: expected a path starting with '/', got {path!r}")
         return path

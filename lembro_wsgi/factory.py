@@ -31,7 +31,9 @@ class SessionFactory:
     its own) or ``type`` (another backend bounds its own memory). ``type``
     picks another Beaker backend, whose own options come as keywords; its keys
     start with ``key_prefix`` (by default the cookie name and a colon), so
-    apps sharing one Redis never adopt each other's sessions.
+    apps sharing one Redis never adopt each other's sessions. In a lembro
+    store keys are bare ids unless ``key_prefix`` is given (for apps handed
+    one ``store``).
     """
 
     def __init__(
@@ -73,9 +75,6 @@ class SessionFactory:
             raise ValueError(f"{name}: a lembro store option, refused here: {where} (got {store_options[name]!r})")
         if not lembro and store is not None:
             raise ValueError(f"store: a LembroStore means nothing with type={type!r}")
-        if lembro and key_prefix is not None:
-            raise ValueError(f"key_prefix: for a shared backend (type=); a lembro store is this app's own "
-                             f"(got {key_prefix!r})")
         if lembro and store is None:
             store = LembroStore(**store_options, timeout=lifetime)
         self.store = store if lembro else None
@@ -86,8 +85,11 @@ class SessionFactory:
         self.session_class = session_class
 
     def _prefix(self, cookie: SessionCookie) -> str:
-        """The key prefix for sessions under ``cookie``: the one given, else the cookie's name and a colon."""
-        return f"{cookie.name}:" if self.key_prefix is None else self.key_prefix
+        """The key prefix for sessions under ``cookie``: the one given, else none in a lembro store (the
+        app's own, unless it was handed to several) and the cookie's name and a colon in a shared backend."""
+        if self.key_prefix is not None:
+            return self.key_prefix
+        return "" if self.store is not None else f"{cookie.name}:"
 
     def _backend(self, cookie: SessionCookie) -> SessionBackend:
         """The backend for sessions under ``cookie`` (Flask's name comes from its config): keys prefixed for it."""

@@ -24,6 +24,7 @@ import copy
 import logging
 import math
 import re
+import time
 from typing import Any
 
 import flask
@@ -49,6 +50,8 @@ FLASK_SETTINGS = {
     "max_age": "PERMANENT_SESSION_LIFETIME with session.permanent = True",
 }
 CONFIG_PREFIX = "LEMBRO_"
+_MAX_CONFIGS = 16
+_NOT_IN_DOMAIN = re.compile(r"[\x00-\x20\x7f;,=\"\\]")  # what would end or bend a Domain attribute
 #: Printable ASCII but ';' and '=', no space at either end: a name browsers send back as it was set.
 _FLASK_NAME = re.compile(r"[!-:<>-~](?:[ !-:<>-~]*[!-:<>-~])?")
 log = logging.getLogger("lembro_wsgi")
@@ -100,7 +103,7 @@ class UnusableSession(FlaskSession):
 
 class FlaskCookie(SessionCookie):
     """Flask's cookie rules: any name, path and domain Flask's own session takes, formatted by Werkzeug
-    exactly as Flask formats its session cookie (``Expires`` beside ``Max-Age``)."""
+    exactly as Flask formats its session cookie (a lasting one carries ``Expires``)."""
 
     @staticmethod
     def _checked_name(name: object) -> str:
@@ -110,20 +113,22 @@ class FlaskCookie(SessionCookie):
         return name
 
     @staticmethod
-    def _checked_path(path: object) -> str:
-        return str(path)
+    def _checked_path(path: object) -> str | None:
+        return None if path is None else str(path)  # Werkzeug percent-quotes what a path cannot hold
 
     @staticmethod
     def _checked_domain(domain: object) -> str | None:
+        if domain and (not isinstance(domain, str) or _NOT_IN_DOMAIN.search(domain)):
+            raise ValueError(f"domain: expected a host name, got {domain!r}")
         return str(domain) if domain else None
 
     def _format(self, value: str | None, max_age: int | None) -> str:
         options: dict[str, Any] = {"partitioned": True} if self.partitioned else {}  # Werkzeug 3.1+
+        expires = 0 if value is None else None if max_age is None else time.time() + max_age
         try:
             return dump_cookie(
-                self.name, value or "", max_age=0 if value is None else max_age,
-                expires=0 if value is None else None, path=self.path, domain=self.domain,
-                secure=self.secure, httponly=self.httponly, samesite=self.samesite, **options,
+                self.name, value or "", max_age=0 if value is None else None, expires=expires, path=self.path,
+                domain=self.domain, secure=self.secure, httponly=self.httponly, samesite=self.samesite, **options,
             )
         except (ValueError, UnicodeError) as exc:  # Werkzeug's own refusal (an undecodable domain, say)
             raise ValueError(f"domain: Werkzeug cannot write the cookie: {exc}") from exc
@@ -144,39 +149,37 @@ class LembroSessionInterface(SessionInterface):
                 raise ValueError(f"{name}: Flask configures it: set {FLASK_SETTINGS[name]} instead")
         self.sessions = SessionFactory(session_class=FlaskSession, **options)
         self.store = self.sessions.store
-        self._cookie_cache: tuple[tuple[Any, ...], SessionCookie | str] | None = None  # rules, or why not
+        #: Cookie rules by the Flask settings they follow, or why they cannot: one per configuration (an
+        #: interface may serve several apps), so each is built, and a refusal logged, once.
+        self._cookies: dict[tuple[Any, ...], SessionCookie | str] = {}
 
     def cookie(self, app: flask.Flask) -> SessionCookie | None:
-        """The cookie rules for ``app``'s current config (built once per change); ``None`` without a secret key.
+        """The cookie rules for ``app``'s current config; ``None`` without a secret key.
 
         A setting lembro cannot follow raises ``ValueError`` naming it, logged once per configuration.
         """
         if not app.secret_key:
             return None
-        fallbacks = tuple(key for key in app.config.get("SECRET_KEY_FALLBACKS") or () if key)  # Flask skips ''
-        key = (
-            self.get_cookie_name(app), app.secret_key, fallbacks, self.get_cookie_secure(app),
-            self.get_cookie_httponly(app), self.get_cookie_samesite(app), self.get_cookie_path(app),
-            self.get_cookie_domain(app), bool(app.config.get("SESSION_COOKIE_PARTITIONED")),
+        fallbacks = app.config.get("SECRET_KEY_FALLBACKS") or ()
+        settings: tuple[Any, ...] = (
+            self.get_cookie_name(app), app.secret_key, tuple(fallbacks) if isinstance(fallbacks, list) else fallbacks,
+            bool(self.get_cookie_secure(app)), bool(self.get_cookie_httponly(app)),  # truthy, as Werkzeug takes them
+            self.get_cookie_samesite(app), self.get_cookie_path(app), self.get_cookie_domain(app),
+            bool(app.config.get("SESSION_COOKIE_PARTITIONED")),
         )
-        cached = self._cookie_cache
-        if cached is None or cached[0] != key:
-            name, secret, _, secure, httponly, samesite, path, domain, partitioned = key
-            try:
-                cookie: SessionCookie | str = FlaskCookie(
-                    name, secret=[secret, *reversed(fallbacks)], secure=secure, httponly=httponly,
-                    samesite=samesite, path=path, domain=domain, partitioned=partitioned,
-                    min_secret=1,  # Flask sets no minimum
-                )
-            except ValueError as exc:
-                option, _, reason = str(exc).partition(": ")
-                setting = FLASK_SETTINGS.get(option.partition("[")[0], "the session cookie settings")
-                cookie = f"{setting}: {reason or exc}"
-                log.error("Flask sessions are unusable: %s", cookie)
-            cached = self._cookie_cache = (key, cookie)
-        if isinstance(cached[1], str):
-            raise ValueError(cached[1])
-        return cached[1]
+        try:
+            cookie = self._cookies.get(settings)
+        except TypeError:  # an unhashable setting: built (and refused) each time
+            cookie, settings = None, ()
+        if cookie is None:
+            cookie = _flask_cookie(settings)
+            if settings:
+                if len(self._cookies) >= _MAX_CONFIGS:
+                    self._cookies.clear()
+                self._cookies[settings] = cookie
+        if isinstance(cookie, str):
+            raise ValueError(cookie)
+        return cookie
 
     def open_session(self, app: flask.Flask, request: flask.Request) -> FlaskSession | None:
         """The request's session, loaded now when the request carries a cookie (as Flask's default does).
@@ -244,6 +247,26 @@ def _answer_with_error_handler(app: flask.Flask, exc: BackendUnavailable, respon
     response.direct_passthrough = answer.direct_passthrough
 
 
+def _flask_cookie(settings: tuple[Any, ...]) -> SessionCookie | str:
+    """Cookie rules for Flask's cookie settings, or why lembro cannot follow them (logged at ERROR)."""
+    name, secret, fallbacks, secure, httponly, samesite, path, domain, partitioned = settings or (None,) * 9
+    try:
+        keys = [key for key in fallbacks if key] if isinstance(fallbacks, tuple) else None  # Flask skips empty keys
+        if keys is None or not all(isinstance(key, (str, bytes)) for key in keys):
+            raise ValueError(f"SECRET_KEY_FALLBACKS: expected a list of str or bytes keys, got {fallbacks!r:.40}")
+        return FlaskCookie(
+            name, secret=[secret, *reversed(keys)],
+            secure=secure, httponly=httponly, samesite=samesite, path=path, domain=domain,
+            partitioned=partitioned, min_secret=1,  # Flask sets no minimum
+        )
+    except ValueError as exc:
+        option, _, reason = str(exc).partition(": ")
+        option = option.partition("[")[0]
+        error = f"{FLASK_SETTINGS.get(option, option)}: {reason}"
+        log.error("Flask sessions are unusable: %s", error)
+        return error
+
+
 def _lasting(seconds: float) -> int:
     """A permanent session's lifetime in whole seconds, within what the store and cookie take: Flask
     accepts any ``PERMANENT_SESSION_LIFETIME``, and a request must never fail on it."""
@@ -270,7 +293,7 @@ class LembroSession:
         }
         if "store" in self.options or "type" in self.options:  # an explicit backend: the config's gives way
             lembro = "store" not in self.options and self.options.get("type") in (None, "lembro")
-            kept = _STORE_OPTIONS | {"timeout"} if lembro else {"timeout"}
+            kept = _STORE_OPTIONS | {"timeout", "key_prefix"} if lembro else {"timeout", "key_prefix"}
             from_config = {k: v for k, v in from_config.items() if k in kept}
         try:
             interface = LembroSessionInterface(**{**from_config, **self.options})

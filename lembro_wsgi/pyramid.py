@@ -89,14 +89,15 @@ def settings_options(settings: dict[str, Any]) -> dict[str, Any]:
     """The ``lembro.*`` settings of an ini file as factory options (``lembro.max_size`` -> ``max_size``).
 
     A ``lembro.secret`` of several lines is a rotation list, newest first; ``none`` for ``secret``,
-    ``domain``, ``type`` or ``key_prefix`` is None, as it is for every other option that takes None (an empty value too,
-    but for ``secret``, where it is refused).
+    ``domain``, ``type`` or ``key_prefix`` is None, as it is for every other option that takes None (an empty value
+    too, but for ``secret``, where it is refused, and ``key_prefix``, where it is the empty prefix).
     """
     options = {key[len(SETTINGS_PREFIX):]: value for key, value in settings.items() if key.startswith(SETTINGS_PREFIX)}
     for name in _NULLABLE:
         value = options.get(name)
-        if is_none(value) and (name != "secret" or str(value).strip()):  # an empty secret is an unset variable:
-            options[name] = None  # refused below, never read as "sign nothing"
+        if is_none(value) and (name not in ("secret", "key_prefix") or str(value).strip()):
+            options[name] = None  # an empty secret is an unset variable, refused below, never "sign nothing";
+            # an empty key_prefix is the empty prefix (the key layout before key_prefix)
     secret = options.get("secret")
     if isinstance(secret, str) and "\n" in secret.strip():
         options["secret"] = [line.strip() for line in secret.splitlines() if line.strip()]

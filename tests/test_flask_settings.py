@@ -26,6 +26,12 @@ def make_app(interface, **config):
         flask.session["user"] = "ana"
         return "in"
 
+    @app.route("/remember")
+    def remember():
+        flask.session.permanent = True
+        flask.session["user"] = "ana"
+        return "in"
+
     @app.route("/logout")
     def logout():
         flask.session.clear()
@@ -39,11 +45,15 @@ def make_app(interface, **config):
 
 
 def attributes(response):
-    """The Set-Cookie header without its value: name and attributes, Expires' date aside."""
+    """The Set-Cookie header as browsers take it, without its value: name and attributes (Expires without
+    its date; Secure, HttpOnly and Partitioned without a value, which browsers ignore)."""
     (header,) = response.headers.getlist("Set-Cookie")
     name, _, rest = header.partition("=")
-    parts = [part if not part.startswith("Expires=") else "Expires" for part in rest.split("; ")[1:]]
+    parts = [part.partition("=")[0] if part.partition("=")[0] in _VALUELESS else part for part in rest.split("; ")[1:]]
     return name, parts
+
+
+_VALUELESS = {"Expires", "Secure", "HttpOnly", "Partitioned"}
 
 
 ACCEPTED = [
@@ -65,6 +75,12 @@ ACCEPTED = [
     {"SESSION_COOKIE_DOMAIN": "example.com:8080"},
     {"SESSION_COOKIE_DOMAIN": "bücher.example"},
     {"SESSION_COOKIE_DOMAIN": "localhost"},
+    {"SESSION_COOKIE_SECURE": "false"},     # truthy: Flask writes Secure=false, which browsers take as Secure
+    {"SESSION_COOKIE_HTTPONLY": "False"},
+    {"SESSION_COOKIE_SECURE": 2},
+    {"SESSION_COOKIE_HTTPONLY": None},
+    {"APPLICATION_ROOT": ""},
+    {"SECRET_KEY_FALLBACKS": [b"bytes key", None]},
 ]
 
 
@@ -74,10 +90,10 @@ def test_a_setting_flask_accepts_gives_flasks_own_cookie_and_a_working_session(c
     flasks = make_app(SecureCookieSessionInterface(), **config)
     for app in (ours, flasks):
         assert app.test_client().get("/health").status_code == 200
-    for path in ("/login", "/logout"):
+    for path in ("/login", "/remember", "/logout"):
         client, reference = ours.test_client(use_cookies=False), flasks.test_client(use_cookies=False)
-        login = client.get("/login")
-        assert attributes(login) == attributes(reference.get("/login")), path
+        login = client.get(path if path == "/remember" else "/login")
+        assert attributes(login) == attributes(reference.get(path if path == "/remember" else "/login")), path
         cookie = login.headers["Set-Cookie"].split(";")[0]
         assert client.get("/whoami", headers={"Cookie": cookie}).text == "ana"  # read back as it was sent
         if path == "/logout":
@@ -93,6 +109,10 @@ def test_a_setting_flask_accepts_gives_flasks_own_cookie_and_a_working_session(c
     ({"SESSION_COOKIE_NAME": "a=b"}, "SESSION_COOKIE_NAME"),
     ({"SESSION_COOKIE_NAME": " padded"}, "SESSION_COOKIE_NAME"),
     ({"SESSION_COOKIE_SAMESITE": "Loose"}, "SESSION_COOKIE_SAMESITE"),
+    ({"SESSION_COOKIE_DOMAIN": "example.com\r\nX-Injected: 1"}, "SESSION_COOKIE_DOMAIN"),
+    ({"SESSION_COOKIE_DOMAIN": "example.com; Secure"}, "SESSION_COOKIE_DOMAIN"),
+    ({"SECRET_KEY_FALLBACKS": "old key"}, "SECRET_KEY_FALLBACKS"),  # a str: each letter would be a key
+    ({"SECRET_KEY_FALLBACKS": 5}, "SECRET_KEY_FALLBACKS"),
 ])
 def test_a_setting_lembro_cannot_follow_fails_once_naming_it_and_other_routes_still_answer(config, setting, caplog):
     app = make_app(LembroSessionInterface(interval=None), **config)
@@ -107,3 +127,17 @@ def test_a_setting_lembro_cannot_follow_fails_once_naming_it_and_other_routes_st
     app.testing = True
     with pytest.raises(ValueError, match=setting):
         client.get("/login")
+
+
+def test_one_interface_serving_apps_with_different_settings_builds_and_logs_each_once(caplog):
+    interface = LembroSessionInterface(interval=None)
+    good = make_app(interface, SESSION_COOKIE_NAME="good")
+    bad = make_app(interface, SESSION_COOKIE_NAME="a;b")
+    good_client = good.test_client()
+    with caplog.at_level(logging.ERROR, logger="lembro_wsgi"):
+        for _ in range(5):
+            assert good_client.get("/login").status_code == 200
+            assert good_client.get("/whoami").text == "ana"
+            assert bad.test_client().get("/health").status_code == 200
+    assert len([r for r in caplog.records if r.name == "lembro_wsgi"]) == 1
+    assert len(interface.store) == 1  # one client's session, and no orphans from the unusable app

@@ -7,8 +7,8 @@ import pytest
 import redis
 from webob import Request
 
-from lembro_wsgi import LembroMiddleware
-from lembro_wsgi.flask import LembroSessionInterface
+from lembro_wsgi import LembroMiddleware, LembroStore
+from lembro_wsgi.flask import LembroSession, LembroSessionInterface
 from lembro_wsgi.pyramid import settings_options
 from tests.wsgi_apps import session_app
 
@@ -82,9 +82,50 @@ def test_two_flask_apps_sharing_a_secret_key_never_adopt_each_others_sessions(re
     assert blog.get("/", headers={"Cookie": f"blog={cookie}"}).text == "-"
 
 
-def test_key_prefix_is_refused_where_it_would_do_nothing():
-    with pytest.raises(ValueError, match="key_prefix"):
-        LembroMiddleware(session_app, key_prefix="app:")  # the lembro store is this app's own
+def test_apps_handed_one_lembro_store_share_sessions_unless_each_has_a_key_prefix():
+    with LembroStore(interval=None) as store:
+        shop = LembroMiddleware(session_app, store=store, cookie_name="shop.sid")
+        blog = LembroMiddleware(session_app, store=store, cookie_name="blog.sid")
+        _, cookie = visit(shop, "/login?user=7", "shop.sid")
+        assert (cookie, "session") in store  # bare ids by default: the store is usually the app's own
+        assert visit(blog, "/", "blog.sid", cookie)[0] == "7"  # one store handed to both: shared
+        shop = LembroMiddleware(session_app, store=store, cookie_name="shop.sid", key_prefix="shop:")
+        blog = LembroMiddleware(session_app, store=store, cookie_name="blog.sid", key_prefix="blog:")
+        _, cookie = visit(shop, "/login?user=8", "shop.sid")
+        assert (f"shop:{cookie}", "session") in store
+        assert visit(shop, "/", "shop.sid", cookie)[0] == "8"
+        assert visit(blog, "/", "blog.sid", cookie)[0] == "-"
+
+
+def test_the_flask_extension_takes_lembro_key_prefix_beside_a_backend_given_in_code(redis_url):
+    def make():
+        app = flask.Flask(__name__)
+        app.secret_key = "one secret key for both apps"
+        app.config["LEMBRO_KEY_PREFIX"] = f"app{len(apps)}:"
+        LembroSession(app, type="ext:redis", url=redis_url)
+
+        @app.route("/login")
+        def login():
+            flask.session["user_id"] = 7
+            return "in"
+
+        @app.route("/")
+        def whoami():
+            return str(flask.session.get("user_id", "-"))
+
+        return app.test_client(use_cookies=False)
+
+    apps = []
+    apps.append(make())
+    apps.append(make())
+    cookie = apps[0].get("/login").headers["Set-Cookie"].split(";")[0]
+    assert apps[0].get("/", headers={"Cookie": cookie}).text == "7"
+    assert apps[1].get("/", headers={"Cookie": cookie}).text == "-"
+    keys = [key.decode() for key in redis.Redis.from_url(redis_url).keys("*")]
+    assert len(keys) == 1 and keys[0].startswith("beaker_cache:app0:")
+
+
+def test_a_key_prefix_that_is_not_a_str_is_refused():
     with pytest.raises(ValueError, match="key_prefix"):
         LembroMiddleware(session_app, type="file", data_dir="/tmp/unused", key_prefix=3)
 
@@ -92,3 +133,4 @@ def test_key_prefix_is_refused_where_it_would_do_nothing():
 def test_pyramid_settings_take_key_prefix():
     assert settings_options({"lembro.key_prefix": "shop:"})["key_prefix"] == "shop:"
     assert settings_options({"lembro.key_prefix": "none"})["key_prefix"] is None  # the default: cookie name
+    assert settings_options({"lembro.key_prefix": ""})["key_prefix"] == ""  # the layout before key_prefix
