@@ -3,12 +3,18 @@
     server = RedisServer.start_or_skip()   # skips (or fails under CI=true) when redis-server is missing
     server.url                             # 'redis://127.0.0.1:PORT/0'
     server.stop(); server.restart()        # the same port again, for outage tests
+    wait_until(lambda: ..., "what")        # polls a server state, with a deadline
+
+    with ScriptedRedis(b"-MASTERDOWN Link with MASTER is down") as fake:
+        fake.url                           # answers every command (but the handshake's) with that reply
 """
 
 import os
 import shutil
 import socket
+import socketserver
 import subprocess
+import threading
 import time
 
 import pytest
@@ -64,3 +70,50 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(10)
             self.process = None
+
+
+def wait_until(check, what, timeout=10):
+    """Poll ``check()`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+class _ScriptedHandler(socketserver.StreamRequestHandler):
+    def handle(self):
+        while line := self.rfile.readline():
+            if line.startswith(b"*"):  # a RESP array of bulk strings, as redis-py sends commands
+                args = []
+                for _ in range(int(line[1:])):
+                    size = int(self.rfile.readline()[1:])
+                    args.append(self.rfile.read(size + 2)[:-2])
+            else:  # an inline command
+                args = line.split()
+            handshake = bool(args) and args[0].upper() in (b"CLIENT", b"AUTH", b"SELECT")
+            self.wfile.write(b"+OK\r\n" if handshake else self.server.reply)
+
+
+class ScriptedRedis:
+    """A stand-in for redis-server on a free loopback port that answers every command with one reply
+    (such as ``b"-MASTERDOWN ..."``), but the connection handshake's: so redis-py parses a server's
+    error reply into the very exception it would raise, for replies a test server cannot easily produce."""
+
+    def __init__(self, reply):
+        self.reply = reply if reply.endswith(b"\r\n") else reply + b"\r\n"
+
+    def __enter__(self):
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _ScriptedHandler)
+        self.server.daemon_threads = True
+        self.server.reply = self.reply
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), name="scripted-redis",
+                                       daemon=True)
+        self.thread.start()
+        self.url = f"redis://127.0.0.1:{self.server.server_address[1]}/0"
+        return self
+
+    def __exit__(self, *exc_info):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
