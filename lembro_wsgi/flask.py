@@ -68,6 +68,7 @@ class FlaskSession(Session, SessionMixin):  # type: ignore[override]  # lembro's
     """
 
     accessed = False  # Flask's flag, a plain attribute: it shadows lembro's timestamp
+    _refused = False  # its save was refused: Flask's 500 page, which saves again, must not send its cookie
 
     @property
     def modified(self) -> bool:
@@ -204,7 +205,7 @@ class LembroSessionInterface(SessionInterface):
         A ``BackendUnavailable`` here is answered by the app's error handler for it when the view used
         its session (Flask would only show it to a 500 handler), and ignored when it did not.
         """
-        if not isinstance(session, FlaskSession) or isinstance(session, UnusableSession):
+        if not isinstance(session, FlaskSession) or isinstance(session, UnusableSession) or session._refused:
             return
         cookie = self.cookie(app)
         if cookie is None:
@@ -221,6 +222,7 @@ class LembroSessionInterface(SessionInterface):
         except BackendUnavailable as exc:
             if not (session.loaded and session.accessed):  # never loaded, or never used: the response goes out
                 return  # (the backend has logged the outage)
+            session._refused = True
             _answer_with_error_handler(app, exc, response)  # the view had its session: not answered as saved
             response.vary.add("Cookie")
             return

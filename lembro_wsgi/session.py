@@ -256,11 +256,14 @@ class Session(MutableMapping[str, Any]):
         only needs to be still there (a touch would count as the client coming back, and rank it so)."""
         if self._stored is None:
             return
-        if self._refreshed:
-            live = self._backend.exists(self._stored)
-        else:
-            live = self._backend.touch(self._stored, self.lifetime)
-            self._refreshed = True
+        try:
+            if self._refreshed:
+                live = self._backend.exists(self._stored)
+            else:
+                live = self._backend.touch(self._stored, self.lifetime)
+                self._refreshed = True
+        except BackendUnavailable:  # a read-only replica, say: the page had its data; the timer restarts on a
+            return  # later request (the backend has logged the refusal)
         if not live:
             self._lose()
 

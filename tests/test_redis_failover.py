@@ -449,3 +449,28 @@ def test_errors_are_told_apart_by_redis_py_class_and_by_the_whole_error_code():
     assert backend_error(errors.ResponseError("BUSYKEY Target key name already exists.")) is None
     assert backend_error(errors.ResponseError("busy")) is None
     assert backend_error(ValueError("READONLY")) is None
+
+
+@pytest.mark.parametrize("kind", ["replica_pair", "failing_persistence"])
+def test_a_request_that_only_reads_its_session_answers_while_redis_refuses_writes(kind, request):
+    """The refresh of an idle timer is a write (EXPIRE); a replica or MISCONF refuses it, but the page had
+    its data: it answers, and the session is intact once Redis takes writes again. (BUSY refuses reads.)"""
+    failure = request.getfixturevalue(kind)
+    failure.reset()
+    cookie = middleware_cookie(failure)
+    app = webtest.TestApp(LembroMiddleware(session_app, type="ext:redis", url=failure.url))
+    flask_cookie = flask_session_cookie(failure)
+    client = flask_app(failure.url).test_client(use_cookies=False)
+
+    @client.application.route("/read")
+    def read():
+        return str(flask.session.get("n", 0))
+
+    with failure.refusing():
+        response = app.get("/", headers={"Cookie": cookie})
+        assert response.text.split()[1] == "1" and "Set-Cookie" not in response.headers
+        response = client.get("/read", headers={"Cookie": flask_cookie})
+        assert response.status_code == 200 and response.text == "1"
+    with failure.recovered():
+        assert app.get("/inc", headers={"Cookie": cookie}).text.split()[1] == "2"
+        assert client.get("/inc", headers={"Cookie": flask_cookie}).text == "2"
