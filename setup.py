@@ -28,13 +28,13 @@ setup(
         "pyramid": ["pyramid>=2"],
         "bottle": ["bottle>=0.12"],
         "redis": ["redis>=4"],
-        "flask": ["flask>=2.3"],
+        "flask": ["flask>=3.1"],
         "prometheus": ["prometheus_client>=0.16"],
-        "bench": ["cachetools", "cachelib", "flask>=2.3"],
-        "examples": ["waitress", "pyramid>=2", "pyramid_beaker", "bottle>=0.12", "flask>=2.3"],
+        "bench": ["cachetools", "cachelib", "flask>=3.1"],
+        "examples": ["waitress", "pyramid>=2", "pyramid_beaker", "bottle>=0.12", "flask>=3.1"],
         "test": [
             "pytest>=7", "WebTest>=3", "hypothesis>=6", "ruff", "pyramid>=2", "pyramid_beaker", "waitress",
-            "bottle>=0.12", "redis>=4", "flask>=2.3", "prometheus_client>=0.16", "mypy",
+            "bottle>=0.12", "redis>=4", "flask>=3.1", "prometheus_client>=0.16", "mypy",
         ],
     },
     classifiers=[

@@ -45,6 +45,8 @@ _NO_LOCK: AbstractContextManager[None] = nullcontext()
 
 #: Client libraries whose own exceptions mean "backend unreachable or failing", never "bad record".
 _CLIENT_MODULES = frozenset({"pylibmc", "memcache", "bmemcached", "pymongo", "sqlalchemy"})
+#: Libraries whose errors are never a stored record that does not load (Redis's are told apart by kind).
+_CLIENT_LIBRARIES = _CLIENT_MODULES | {"redis"}
 
 
 @contextmanager
@@ -90,14 +92,19 @@ def mask_url(url: object) -> str:
     if at and ":" in userinfo:
         netloc = f"{userinfo.partition(':')[0]}:***@{host}"
     pairs = parse_qsl(parts.query, keep_blank_values=True)
-    secret_query = any(key.lower() in _SECRET_PARAMS for key, _ in pairs)
+    secret_query = any(_is_secret(key) for key, _ in pairs)
     if netloc == parts.netloc and not secret_query:
         return url
-    query = urlencode([(key, "***" if key.lower() in _SECRET_PARAMS else value) for key, value in pairs], safe="*")
+    query = urlencode([(key, "***" if _is_secret(key) else value) for key, value in pairs], safe="*")
     return urlunsplit(parts._replace(netloc=netloc, query=query if secret_query else parts.query))
 
 
-_SECRET_PARAMS = frozenset({"password", "pass", "passwd", "pwd", "secret", "token", "auth"})
+_SECRET_WORDS = ("pass", "pwd", "secret", "token", "auth", "key")
+
+
+def _is_secret(name: str) -> bool:
+    """Whether a URL query parameter may hold a secret (``password``, ``ssl_password``, ``api_key``...)."""
+    return any(word in name.lower() for word in _SECRET_WORDS)
 
 
 #: Redis error codes (the first word of the server's error reply) that mean "not now", for every command
@@ -118,7 +125,7 @@ def _redis_classes(*names: str) -> tuple[type[BaseException], ...]:
 
 _REDIS_UNAVAILABLE = _redis_classes(
     "ConnectionError", "TimeoutError", "ReadOnlyError", "BusyLoadingError", "MasterDownError", "ClusterDownError",
-    "TryAgainError",
+    "TryAgainError", "RedisClusterUnreachableError", "SlotNotCoveredError",  # these two are no RedisError
 )
 _REDIS_FULL = _redis_classes("OutOfMemoryError")
 
@@ -145,16 +152,31 @@ def backend_error(exc: BaseException) -> type[BackendUnavailable | BackendFull] 
     ``MISCONF``, ``LOADING``, ``BUSY``, ...; by redis-py's class where it has one, else by the code).
     ``None``: anything else, such as a record that does not load.
     """
-    if redis_errors is not None and isinstance(exc, redis_errors.RedisError):
-        code = _redis_error_code(exc)
-        if isinstance(exc, _REDIS_FULL) or code in _REDIS_FULL_CODES:
-            return BackendFull
-        if isinstance(exc, _REDIS_UNAVAILABLE) or code in _REDIS_UNAVAILABLE_CODES:
-            return BackendUnavailable
-        return None
-    if isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in _CLIENT_MODULES:
+    code = _redis_error_code(exc)
+    if isinstance(exc, _REDIS_FULL) or code in _REDIS_FULL_CODES:
+        return BackendFull
+    if isinstance(exc, (OSError, *_REDIS_UNAVAILABLE)) or code in _REDIS_UNAVAILABLE_CODES:
         return BackendUnavailable
-    return None
+    return BackendUnavailable if _library(exc) in _CLIENT_MODULES else None
+
+
+def _library(exc: BaseException) -> str:
+    """The top-level module that defines ``exc``'s class: ``'redis'``, ``'pylibmc'``, ``'builtins'``..."""
+    return type(exc).__module__.partition(".")[0]
+
+
+#: Redis URLs get these unless they set them, so a Redis that stops answering costs a request seconds, not forever.
+REDIS_TIMEOUTS = (("socket_timeout", "2"), ("socket_connect_timeout", "2"))
+
+
+def bounded_redis_url(url: str) -> str:
+    """``url`` with ``REDIS_TIMEOUTS`` added to its query where it sets none of its own."""
+    given = {key for key, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+    added = urlencode([(key, value) for key, value in REDIS_TIMEOUTS if key not in given])
+    if not added:
+        return url
+    base, hash_, fragment = url.partition("#")
+    return f"{base}{'&' if '?' in base else '?'}{added}{hash_}{fragment}"
 
 
 def _redis_key(manager: Any) -> str:
@@ -198,6 +220,8 @@ class SessionBackend:
             except Exception as exc:
                 raise ValueError(f"type: expected a Beaker backend such as 'file' or 'ext:redis', got {type!r}") from exc
             self.options = {"timeout": None if timeout is None else math.ceil(timeout), **options}
+            if issubclass(self.namespace_class, RedisNamespaceManager) and isinstance(options.get("url"), str):
+                self.options["url"] = bounded_redis_url(options["url"])
             self._probe(str(type))
         self.redis = inspect.isclass(self.namespace_class) and issubclass(self.namespace_class, RedisNamespaceManager)
 
@@ -261,7 +285,7 @@ class SessionBackend:
             if kind is BackendFull:
                 log.warning("session backend %r refused a write: out of memory", self.type)
                 raise BackendFull(f"session backend {self.type!r} is out of memory") from exc
-            where = mask_url(self.options.get("url", self.options.get("data_dir", "")))
+            where = mask_url(next((self.options[k] for k in ("url", "urls", "data_dir") if k in self.options), ""))
             code = _redis_error_code(exc)
             cause = f"{type(exc).__module__}.{type(exc).__name__}{f': {code}' if code else ''}"
             error = BackendUnavailable(f"session backend {self.type!r} at {where} is unavailable ({cause})")
@@ -290,7 +314,9 @@ class SessionBackend:
             return None
         except BackendUnavailable:
             raise
-        except Exception as exc:  # noqa: BLE001 - whatever unpickling raises, the record is unusable
+        except Exception as exc:  # whatever unpickling raises, the record is unusable; the client's errors
+            if _library(exc) in _CLIENT_LIBRARIES:  # are not that, and never destroy a session
+                raise
             record = exc
         if not _is_record(record):
             reason = f"{type(record).__name__}: {record}" if isinstance(record, Exception) else "not a session record"

@@ -213,11 +213,11 @@ class LembroSessionInterface(SessionInterface):
         if session.accessed:
             response.vary.add("Cookie")
         try:
-            permanent = session.permanent
+            permanent = session.loaded and session.permanent  # a session not loaded (Redis timed out) stays so
             lifetime = _lasting(app.permanent_session_lifetime.total_seconds()) if permanent else None
             session.lifetime = lifetime
             headers = self.sessions.close(
-                session, cookie=cookie, resend=self.should_set_cookie(app, session), max_age=lifetime
+                session, cookie=cookie, resend=session.loaded and self.should_set_cookie(app, session), max_age=lifetime
             )
         except BackendUnavailable as exc:
             if not (session.loaded and session.accessed):  # never loaded, or never used: the response goes out

@@ -285,7 +285,11 @@ class Session(MutableMapping[str, Any]):
                 self._refresh()
             return
         if self._id == self._client:
-            self._persist()
+            try:
+                self._persist()
+            except BackendUnavailable:  # the body has gone out: the client must get it whole (logged by the backend)
+                log.warning("session %s: changes made while the body was sent are lost: the backend refused them",
+                            short_id(self._id))
         else:
             log.warning(
                 "session %s changed after the response started, with no cookie sent for it; "

@@ -222,6 +222,8 @@ def test_on_redis_the_rewrite_is_atomic_so_a_logout_just_before_it_is_final(redi
     ("redis://h/0?password=pw4", "redis://h/0?password=***"),
     ("redis://h/0?username=u&password=pw5&db=1", "redis://h/0?username=u&password=***&db=1"),
     ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    ("rediss://:pw6@h/0?ssl_password=kp7", "rediss://:***@h/0?ssl_password=***"),
+    ("redis://h/0?db=1&api_key=k8&socket_timeout=2", "redis://h/0?db=1&api_key=***&socket_timeout=2"),
 ])
 def test_urls_are_shown_with_any_password_masked(url, shown):
     from lembro_wsgi.backend import mask_url

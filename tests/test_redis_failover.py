@@ -8,7 +8,10 @@ Redis were fine, in every integration.
 
 import contextlib
 import logging
+import pickle
+import signal
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -474,3 +477,78 @@ def test_a_request_that_only_reads_its_session_answers_while_redis_refuses_write
     with failure.recovered():
         assert app.get("/inc", headers={"Cookie": cookie}).text.split()[1] == "2"
         assert client.get("/inc", headers={"Cookie": flask_cookie}).text == "2"
+
+
+def test_a_refusal_as_a_streamed_body_ends_still_delivers_the_whole_body(failing_persistence, caplog):
+    """Changes made while the body streams are saved when it ends; if Redis refuses them then, the body
+    has gone out whole, and the loss is logged (the client must not get a cut-off response)."""
+    failure = failing_persistence
+    failure.reset()
+    writes = failure.healthy()
+
+    def streaming_app(environ, start_response):
+        session = environ["lembro.session"]
+        session["n"] = session.get("n", 0) + 1
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"first "
+        writes.__exit__(None, None, None)  # Redis refuses writes from here on
+        session["late"] = True
+        yield b"last"
+
+    app = webtest.TestApp(LembroMiddleware(streaming_app, type="ext:redis", url=failure.url))
+    writes.__enter__()
+    with caplog.at_level(logging.WARNING, logger="lembro_wsgi"):
+        response = app.get("/")
+    assert response.text == "first last" and "lembro.sid=" in response.headers["Set-Cookie"]
+    assert any("changes made while the body was sent are lost" in r.getMessage() for r in caplog.records)
+    stored = [pickle.loads(client_of(failure.server).get(key)) for key in client_of(failure.server).keys("*")]
+    assert [record["data"] for record in stored] == [{"n": 1}]  # saved as the response started; nothing lost
+
+
+def test_a_redis_that_stops_answering_costs_a_request_seconds_not_forever():
+    """A frozen Redis (SIGSTOP) accepts connections and never answers: lembro bounds each call (2 s unless the
+    URL says otherwise), so Flask's eager load gives up once and a route that never uses its session answers."""
+    server = RedisServer.start_or_skip(password=PASSWORD)
+    try:
+        cookie = flask_app(server.url).test_client().get("/inc").headers["Set-Cookie"].split(";")[0]
+        client = flask_app(server.url).test_client(use_cookies=False)
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            response = client.get("/nothing", headers={"Cookie": cookie})
+            waited = time.monotonic() - start
+            assert response.status_code == 200 and response.text == "untouched"
+            assert 1.5 < waited < 4, f"waited {waited:.1f} s"  # one timeout of 2 s, not two, not forever
+            assert client.get("/inc", headers={"Cookie": cookie}).status_code == 503  # the handler's answer
+            quick = flask_app(server.url + "?socket_timeout=0.3").test_client(use_cookies=False)
+            start = time.monotonic()
+            assert quick.get("/nothing", headers={"Cookie": cookie}).status_code == 200
+            assert time.monotonic() - start < 1.5  # the URL's own timeout is kept
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        assert client.get("/inc", headers={"Cookie": cookie}).text == "2"
+    finally:
+        server.stop()
+
+
+def test_a_client_error_that_is_no_refusal_never_destroys_the_stored_session(redis_url):
+    """Only what unpickling raises makes a stored record 'undecodable' (dropped); an error of the client's,
+    such as a reply lembro does not know, is raised as it is and the key stays."""
+    app = webtest.TestApp(LembroMiddleware(session_app, type="ext:redis", url=redis_url))
+    cookie = app.get("/inc").headers["Set-Cookie"].split(";")[0]
+    client = redis.Redis.from_url(redis_url)
+    (key,) = client.keys("*")
+    client.delete(key)
+    client.rpush(key, "a list where a session was")  # GET on it is answered WRONGTYPE
+    with pytest.raises(redis.exceptions.ResponseError, match="WRONGTYPE"):
+        app.get("/inc", headers={"Cookie": cookie})
+    assert client.type(key) == b"list"
+
+
+@pytest.mark.parametrize("name", ["RedisClusterUnreachableError", "SlotNotCoveredError"])
+def test_a_cluster_that_cannot_be_reached_is_unavailable(name):
+    """redis-py raises these from its cluster client (Beaker's ext:rediscluster); they are no RedisError."""
+    error_class = getattr(redis.exceptions, name, None)
+    if error_class is None:
+        pytest.skip(f"redis-py {redis.__version__} has no {name}")
+    assert backend_error(error_class("Redis Cluster cannot be connected.")) is BackendUnavailable
