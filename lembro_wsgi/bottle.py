@@ -25,10 +25,17 @@ from typing import Any, Callable
 import bottle
 
 from .factory import SessionFactory
+from .session import Session
 
 
 class LembroPlugin:
-    """Bottle plugin (API v2); options are those of ``LembroMiddleware`` (see ``SessionFactory``)."""
+    """Bottle plugin (API v2); options are those of ``LembroMiddleware`` (see ``SessionFactory``).
+
+    Bottle applies one plugin per ``name``, so each plugin is named after its keyword: ``"lembro"`` for
+    ``session``, ``"lembro.<keyword>"`` for another. Plugins with other keywords and cookies work side
+    by side on one app (and ``skip=``/``uninstall()`` can pick one); a second plugin for the same
+    keyword or cookie name is refused at install time.
+    """
 
     name = "lembro"
     api = 2
@@ -37,13 +44,25 @@ class LembroPlugin:
         if not isinstance(keyword, str) or not keyword.isidentifier():
             raise ValueError(f"keyword: expected a Python identifier, got {keyword!r}")
         self.keyword = keyword
+        self.name = "lembro" if keyword == "session" else f"lembro.{keyword}"
         self.sessions = SessionFactory(**options)
         self.store = self.sessions.store
 
     def setup(self, app: bottle.Bottle) -> None:
+        """Refuse a second plugin for the same keyword (Bottle would drop one) or cookie (they would
+        overwrite each other's cookie and lose the sessions)."""
         for other in app.plugins:
-            if isinstance(other, LembroPlugin) and other is not self and other.keyword == self.keyword:
-                raise bottle.PluginError(f"another LembroPlugin already hands out {self.keyword!r}")
+            if not isinstance(other, LembroPlugin) or other is self:
+                continue
+            if other.keyword == self.keyword:
+                raise bottle.PluginError(
+                    f"LembroPlugin(keyword={self.keyword!r}): this app already has a LembroPlugin handing out "
+                    f"{self.keyword!r}; give one of them another keyword=")
+            cookie = self.sessions.cookie.name
+            if other.sessions.cookie.name == cookie:
+                raise bottle.PluginError(
+                    f"LembroPlugin(keyword={self.keyword!r}): the LembroPlugin handing out {other.keyword!r} "
+                    f"already uses cookie {cookie!r}; give one of them another cookie_name=")
 
     def apply(self, callback: Callable[..., Any], route: bottle.Route) -> Callable[..., Any]:
         if self.keyword not in inspect.signature(route.callback).parameters:
@@ -68,17 +87,25 @@ class LembroPlugin:
 
         return with_session
 
-    def _stream(self, session: Any, body: Iterator[Any]) -> Iterator[Any]:
-        """A generator route's body: Bottle takes the first chunk before it sends the headers, so the
-        cookie is decided then, and the session finished once the body is done or closed."""
+    def _stream(self, session: Session, body: Iterator[Any]) -> Iterator[Any]:
+        """A generator route's body, run as Bottle sends it. Bottle skips empty chunks and sends the
+        headers with the first other one; until then an HTTPResponse the route raises (``redirect()``,
+        ``abort()``) or yields is the response sent instead, so the cookie is decided then and goes onto
+        the response actually sent. The session is finished once the body is done or closed."""
+        decided = False
         try:
-            first = True
-            for chunk in body:
-                if first:
-                    self._send_cookie(session, bottle.response)
-                    first = False
-                yield chunk
-            if first:
+            try:
+                for chunk in body:
+                    if not decided and chunk:
+                        decided = True
+                        self._send_cookie(session, chunk if isinstance(chunk, bottle.HTTPResponse) else bottle.response)
+                    yield chunk
+            except bottle.HTTPResponse as response:
+                if not decided:  # Bottle sends this response rather than bottle.response
+                    decided = True
+                    self._send_cookie(session, response)
+                raise
+            if not decided:
                 self._send_cookie(session, bottle.response)
         finally:
             close = getattr(body, "close", None)
@@ -86,6 +113,6 @@ class LembroPlugin:
                 close()
             session.finish()
 
-    def _send_cookie(self, session: Any, response: bottle.BaseResponse) -> None:
+    def _send_cookie(self, session: Session, response: bottle.BaseResponse) -> None:
         for name, value in self.sessions.close(session):
             response.add_header(name, value)

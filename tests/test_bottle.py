@@ -85,8 +85,11 @@ def test_two_plugin_instances_on_two_apps_have_separate_stores():
 def test_a_second_plugin_with_the_same_keyword_is_refused():
     app = bottle.Bottle()
     app.install(LembroPlugin())
-    with pytest.raises(bottle.PluginError):
+    with pytest.raises(bottle.PluginError, match="keyword='session'"):
         app.install(LembroPlugin())
+    app.install(LembroPlugin(keyword="cart", cookie_name="cart.sid"))
+    with pytest.raises(bottle.PluginError, match="keyword='cart'.*handing out 'cart'"):
+        app.install(LembroPlugin(keyword="cart", cookie_name="other.sid"))
 
 
 def test_bad_options_name_themselves():
