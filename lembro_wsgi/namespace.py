@@ -11,19 +11,27 @@ Installed with this package, it is registered under Beaker's
 
 Each Beaker namespace key is one store entry, with the id ``(namespace, key)``,
 so every cached value and every session expires and is evicted on its own.
+Sessions and caches are kept in separate stores (``'sessions'``, ``'caches'``),
+so a cache never evicts a signed-in user, unless both name one store with
+``store_name``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
 from beaker.container import NamespaceManager
 
 from .locks import NamedLocks
-from .options import parse_seconds
+from .options import MAX_SECONDS, parse_seconds
 from .registry import get_store
-from .store import LembroStore
+from .store import LembroStore, SessionTooLarge
+
+#: Seconds a cache value outlives its ``expire``, so Beaker's dogpile lock can serve it while one thread
+#: recreates it (Beaker adds 120 s to session timeouts for the same reason).
+CACHE_GRACE = 120.0
 
 #: Write locks by namespace, and creation locks by (namespace, key), shared by every manager in the process.
 write_locks = NamedLocks()
@@ -76,11 +84,22 @@ class LembroNamespaceManager(NamespaceManager):
     """A Beaker namespace kept in a shared, bounded LembroStore.
 
     ``interval``, ``max_size`` and ``max_sessions`` pick the store (see
-    ``registry.get_store``) unless ``store`` is given; ``timeout`` is the
+    ``registry.get_store``) unless ``store`` is given: Beaker sessions get
+    the ``'sessions'`` store of those caps and Beaker caches the ``'caches'``
+    one, unless ``store_name`` names one for both. ``timeout`` is the
     lifetime of what is written (Beaker forwards its session timeout + 120 s),
-    ``None`` for the store's default. Other Beaker options (``data_dir``,
-    ``lock_dir``, ...) mean nothing in memory and are ignored.
+    ``None`` for the store's default (caches: no expiry but their
+    ``expire``). Other Beaker options (``data_dir``, ``lock_dir``, ...)
+    mean nothing in memory and are ignored.
+
+    As Beaker's ``memory`` backend does, it never fails a request for a
+    value the store refuses (larger than the cap): the refusal is logged,
+    what was stored stays, and a cache's caller still gets its value.
     """
+
+    #: ``'session'`` (a Beaker session: reads restart its idle timer), ``'cache'`` (values kept past their
+    #: ``expire`` for ``CACHE_GRACE``) or ``'backend'`` (lembro's own SessionBackend: refusals are raised).
+    role = "backend"
 
     def __init__(
         self,
@@ -90,11 +109,19 @@ class LembroNamespaceManager(NamespaceManager):
         max_sessions: int | str | None = None,
         timeout: float | str | None = None,
         store: LembroStore | None = None,
+        store_name: str | None = None,
         **beaker_options: Any,
     ) -> None:
         self.namespace = namespace  # all that Beaker's NamespaceManager.__init__ does; built per request
         self.timeout = None if timeout is None else parse_seconds(timeout, "timeout", allow_none=True)
-        self.store = store if store is not None else get_store(interval, max_size, max_sessions)
+        # Beaker's Session, and only it, passes digest_filenames=False to every backend it builds.
+        self.role = "session" if beaker_options.get("digest_filenames") is False else "cache"
+        if store is None:
+            if store_name is not None and not (isinstance(store_name, str) and store_name.strip()):
+                raise ValueError(f"store_name: expected a non-empty name, got {store_name!r}")
+            name = store_name.strip() if store_name else f"{self.role}s"
+            store = get_store(interval, max_size, max_sessions, name=name)
+        self.store = store
 
     @classmethod
     def on_store(cls, namespace: str, store: LembroStore, timeout: float | None) -> LembroNamespaceManager:
@@ -130,7 +157,10 @@ class LembroNamespaceManager(NamespaceManager):
         held.pop()
 
     def __getitem__(self, key: Any) -> Any:
-        value = self.store.get((self.namespace, key))
+        if self.role == "session":  # a Beaker session's read is the client's activity: it restarts the timer
+            value = self.store.get((self.namespace, key), touch=True)
+        else:
+            value = self.store.get((self.namespace, key))
         if value is None:
             raise KeyError(key)
         return value
@@ -139,11 +169,24 @@ class LembroNamespaceManager(NamespaceManager):
         return (self.namespace, key) in self.store
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self.store.set((self.namespace, key), value, self.timeout)
+        self.set_value(key, value)
 
     def set_value(self, key: str, value: Any, expiretime: float | None = None) -> None:
-        """Store ``value``; a cache's ``expiretime`` (seconds) overrides the session lifetime."""
-        self.store.set((self.namespace, key), value, expiretime or self.timeout)
+        """Store ``value``; a cache's ``expiretime`` (seconds) overrides the session lifetime.
+
+        A cache value lives ``CACHE_GRACE`` past its ``expiretime`` (Beaker itself decides when it is
+        stale), and one with none is kept until evicted.
+        """
+        lifetime: float | None
+        if self.role == "cache":
+            lifetime = min(float(expiretime) + CACHE_GRACE, MAX_SECONDS) if expiretime else self.timeout or math.inf
+        else:
+            lifetime = expiretime or self.timeout
+        try:
+            self.store.set((self.namespace, key), value, lifetime)
+        except SessionTooLarge:
+            if self.role == "backend":  # lembro's own sessions keep the client's id on a refusal
+                raise
 
     def replace(self, key: Any, value: Any) -> bool:
         """Rewrite ``key`` only while it is live; returns whether it was written (lembro's own addition)."""

@@ -1,8 +1,9 @@
 """One LembroStore per process and configuration, shared by every manager that asks.
 
 Beaker builds a namespace manager per session id on every request; they all
-find their store here, keyed by the parsed options, so ``'4M'`` and
-``4194304`` share a store and two apps with different caps never do::
+find their store here, keyed by a name and the parsed options, so ``'4M'`` and
+``4194304`` share a store, two apps with different caps never do, and Beaker
+sessions (``'sessions'``) never share one with Beaker caches (``'caches'``)::
 
     store = get_store(interval=60, max_size='4M')   # the same object each call
     store.stats()
@@ -33,9 +34,10 @@ if hasattr(os, "register_at_fork"):
 
 
 def store_key(interval: float | str | None = 60, max_size: int | str = "1M",
-              max_sessions: int | str | None = None) -> tuple[float | None, int, int | None]:
-    """The parsed options that pick a store; raises ValueError naming a bad option."""
+              max_sessions: int | str | None = None, name: str = "sessions") -> tuple[str, float | None, int, int | None]:
+    """The name and parsed options that pick a store; raises ValueError naming a bad option."""
     return (
+        name,
         parse_seconds(interval, "interval", allow_none=True),
         parse_size(max_size, "max_size"),
         parse_count(max_sessions, "max_sessions"),
@@ -43,20 +45,20 @@ def store_key(interval: float | str | None = 60, max_size: int | str = "1M",
 
 
 def get_store(interval: float | str | None = 60, max_size: int | str = "1M",
-              max_sessions: int | str | None = None) -> LembroStore:
-    """The process's store for these options, created on first use."""
-    raw = (type(interval), interval, type(max_size), max_size, type(max_sessions), max_sessions)  # True is not 1
+              max_sessions: int | str | None = None, name: str = "sessions") -> LembroStore:
+    """The process's store of this name (``'sessions'``, ``'caches'``) and options, created on first use."""
+    raw = (name, type(interval), interval, type(max_size), max_size, type(max_sessions), max_sessions)  # True != 1
     try:
         store = _by_raw.get(raw)
     except TypeError:  # an unhashable option: store_key below names it
         store = None
     if store is not None:
         return store
-    key = store_key(interval, max_size, max_sessions)
+    key = store_key(interval, max_size, max_sessions, name)
     with _lock:
         store = _stores.get(key)
         if store is None:
-            store = _stores[key] = LembroStore(interval=key[0], max_size=key[1], max_sessions=key[2])
+            store = _stores[key] = LembroStore(interval=key[1], max_size=key[2], max_sessions=key[3], name=name)
         _by_raw[raw] = store  # hashable: store_key has accepted every part
         return store
 

@@ -94,8 +94,9 @@ def _card(title: str, figure: str, why: str, extra: str = "") -> str:
             f'<p class="why">{html.escape(why)}</p></section>')
 
 
-def render_html(stats: dict[str, Any], history: list[dict[str, Any]]) -> str:
-    """The page for ``stats`` and ``history``: figures as exact integers, humanised sizes beside them."""
+def render_html(stats: dict[str, Any], history: list[dict[str, Any]], name: str | None = None) -> str:
+    """The page for ``stats`` and ``history`` of the store called ``name``: figures as exact integers,
+    humanised sizes beside them."""
     used, cap = int(stats["bytes"]), int(stats["max_size"])
     cards = [
         _card("Memory", f'<span class="num">{used:,}</span> of {cap:,} bytes',
@@ -119,7 +120,10 @@ def render_html(stats: dict[str, Any], history: list[dict[str, Any]]) -> str:
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>lembro session store</title><style>{_CSS}</style></head><body><main>"
-        "<h1>Session store</h1><p class=\"sub\">lembro_wsgi: in-memory sessions, purged and capped.</p>"
+        f"<h1>{'Session store' if name is None else html.escape(f'Store {name!r}')}</h1>"
+        '<p class="sub">lembro_wsgi: in-memory sessions, purged and capped. Beaker sessions and Beaker '
+        "caches are kept in a store of their own each (a cache never evicts a signed-in user), unless both "
+        "name one store with <code>store_name</code>.</p>"
         f'<div class="cards">{"".join(cards)}</div>'
         '<section class="card" style="margin-top:1rem"><h2>Recent history</h2>'
         f"{_chart(history, cap)}"
@@ -147,10 +151,10 @@ class StatsApp:
             return [b"405 Method Not Allowed: this page is read-only\n"]
         stats, history = self.store.stats(), self.store.history()
         if self._wants_json(environ):
-            body = json.dumps({**stats, "history": history}).encode()
+            body = json.dumps({**stats, "name": self.store.name, "history": history}).encode()
             content_type = "application/json"
         else:
-            body = render_html(stats, history).encode()
+            body = render_html(stats, history, self.store.name).encode()
             content_type = "text/html; charset=utf-8"
         start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body))),
                                   ("Cache-Control", "no-store"), ("Vary", "Accept")])

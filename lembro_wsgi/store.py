@@ -57,6 +57,7 @@ _UNDECODABLE = object()  # what _unpickle gives for data that no longer loads (a
 _PICKLE = pickle.HIGHEST_PROTOCOL
 _INF = math.inf
 _loads = pickle.loads
+_REFUSED_MAX = 1024
 
 Removed = list[tuple[Hashable, str]]
 
@@ -123,7 +124,8 @@ class LembroStore:
     ``interval`` is the seconds between background purges (``None``: no
     background thread, call ``purge()`` yourself); ``clock`` returns seconds
     and must not go backwards; ``on_evict(sid, reason)`` is called outside the
-    store's lock with reason ``'expired'`` or ``'size'``.
+    store's lock with reason ``'expired'`` or ``'size'``; ``name`` says what it
+    holds (``'sessions'``, ``'caches'``), for its repr and stats page.
     """
 
     def __init__(
@@ -134,12 +136,16 @@ class LembroStore:
         timeout: float | str | None = 1800,
         clock: Callable[[], float] = time.monotonic,
         on_evict: Callable[[Hashable, str], Any] | None = None,
+        name: str | None = None,
         **unknown: Any,
     ) -> None:
         if unknown:
-            name = next(iter(unknown))
-            raise ValueError(f"{name}: not a LembroStore option (interval, max_size, max_sessions, timeout, "
-                             f"clock, on_evict)")
+            option = next(iter(unknown))
+            raise ValueError(f"{option}: not a LembroStore option (interval, max_size, max_sessions, timeout, "
+                             f"clock, on_evict, name)")
+        if name is not None and not (isinstance(name, str) and name):
+            raise ValueError(f"name: expected None or a non-empty str, got {name!r}")
+        self.name = name
         self.interval = parse_seconds(interval, "interval", allow_none=True)
         self.max_size = parse_size(max_size, "max_size")
         self.max_sessions = parse_count(max_sessions, "max_sessions")
@@ -164,19 +170,23 @@ class LembroStore:
         self._history: collections.deque[dict[str, float | int]] = collections.deque(maxlen=HISTORY)
         self._sampled = (0, 0)  # evictions and expirations at the last sample
         self._purger: Purger | None = None
+        self._refused: dict[Hashable, None] = {}  # ids refused lately: warned once each, not at every retry
         self._start_purger()
         _live_stores.add(self)
 
     def __repr__(self) -> str:
-        return (
-            f"<LembroStore {len(self._entries)} sessions, {self._bytes}/{self.max_size} bytes, "
-            f"interval={self.interval}, timeout={self.timeout}>"
-        )
+        """Stable: options only, no live figures (Beaker memoises caches by a key that holds this repr)."""
+        named = f" {self.name!r}" if self.name else ""
+        return (f"<LembroStore{named} max_size={self.max_size} max_sessions={self.max_sessions} "
+                f"interval={self.interval} timeout={self.timeout} at {id(self):#x}>")
 
     # -- public API -------------------------------------------------------
 
-    def get(self, sid: Hashable) -> Any:
-        """A copy of the session's data, or ``None`` when it is absent, expired or no longer loads."""
+    def get(self, sid: Hashable, touch: bool = False) -> Any:
+        """A copy of the session's data, or ``None`` when it is absent, expired or no longer loads.
+
+        ``touch`` also restarts its idle timer, in the same step: a read that is the client's activity.
+        """
         lock = self._lock  # not `with`: this is a hot path, and acquire/release is cheaper
         lock.acquire()
         try:
@@ -184,7 +194,9 @@ class LembroStore:
             removed = self._expire(now) if now >= self._due else []
             entry = self._entries.get(sid)
             if entry is not None:
-                if not entry.warm:
+                if touch:
+                    self._renew(entry, entry.timeout, now, warm=True)
+                elif not entry.warm:
                     self._place(entry, warm=True)
                 blob, plain = entry.blob, entry.plain
         finally:
@@ -202,7 +214,8 @@ class LembroStore:
             return None
 
     def set(self, sid: Hashable, data: Any, timeout: float | str | None = None) -> None:
-        """Store a copy of ``data`` under ``sid``; ``timeout`` overrides the default lifetime.
+        """Store a copy of ``data`` under ``sid``; ``timeout`` overrides the default lifetime (``math.inf``:
+        no expiry; the caps still apply).
 
         Raises ``SessionTooLarge`` (leaving any earlier value intact) when the
         session alone is larger than ``max_size``.
@@ -349,6 +362,8 @@ class LembroStore:
             lifetime = self.timeout
         elif type(timeout) is float and 0 < timeout <= MAX_SECONDS:  # parse_seconds's own fast path, uncalled
             lifetime = timeout
+        elif timeout == _INF:
+            lifetime = None
         else:
             lifetime = parse_seconds(timeout, "timeout")
         # Kept as they are (they cannot change): bytes, and ASCII str, whose size never grows (a non-ASCII
@@ -391,7 +406,13 @@ class LembroStore:
             if removed:  # even when sizing the id failed: what expired is gone, and on_evict hears of it
                 self._report(removed)
         if refused:
-            log.warning("refused session %s: %d bytes is over max_size %d", short_id(sid), size, self.max_size)
+            warn = sid not in self._refused
+            if warn:
+                if len(self._refused) >= _REFUSED_MAX:
+                    self._refused.clear()
+                self._refused[sid] = None
+            (log.warning if warn else log.debug)(
+                "refused session %s: %d bytes is over max_size %d", short_id(sid), size, self.max_size)
             raise SessionTooLarge(f"session of {size} bytes is larger than max_size {self.max_size}")
         return written
 

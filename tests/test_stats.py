@@ -38,7 +38,8 @@ def test_html_is_the_default_and_shows_exact_figures_never_ids(flooded):
 def test_json_on_accept_or_format_has_every_stat_and_the_history(flooded, request_kwargs):
     store, ids = flooded
     body = webtest.TestApp(StatsApp(store)).get("/", **request_kwargs).json
-    assert {k: v for k, v in body.items() if k != "history"} == store.stats()
+    assert {k: v for k, v in body.items() if k not in ("history", "name")} == store.stats()
+    assert body["name"] == store.name
     assert len(body["history"]) == 2 and set(body["history"][0]) == {"time", "bytes", "sessions", "evictions",
                                                                      "expirations"}
     assert body["history"][0]["evictions"] == store.stats()["evictions"] > 0
