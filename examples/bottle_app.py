@@ -3,16 +3,17 @@
     python examples/bottle_app.py      # http://127.0.0.1:8081/
 
 Routes that take a ``session`` argument get one; the others are untouched.
-The cookie is signed with LEMBRO_SECRET (random if unset).
+The cookie is signed with LEMBRO_SECRET (random for the run if unset; a
+placeholder is refused). Forms that POST carry a CSRF token; /stats answers
+requests from this machine only.
 """
 
 from __future__ import annotations
 
 import html
-import os
-import secrets
 
 import bottle
+from example_guard import cookie_secret, csrf_field, csrf_ok, local_only
 from example_page import page as html_page
 from webob import Request
 
@@ -22,10 +23,11 @@ from lembro_wsgi.bottle import LembroPlugin
 
 def make_app(**options) -> bottle.Bottle:
     app = bottle.Bottle()
-    options.setdefault("secret", os.environ.get("LEMBRO_SECRET") or secrets.token_hex(32))
+    if "secret" not in options:
+        options["secret"] = cookie_secret()
     plugin = LembroPlugin(**options)
     app.install(plugin)
-    stats = StatsApp(plugin.store)
+    stats = local_only(StatsApp(plugin.store))  # figures about your users: not for everyone
 
     def page(session, body: str) -> str:
         user = html.escape(session.get("user", "anonymous"))
@@ -36,19 +38,31 @@ def make_app(**options) -> bottle.Bottle:
         session["visits"] = session.get("visits", 0) + 1
         return page(session, f"<p>Visits in this session: {session['visits']}</p>")
 
+    def check_csrf(session) -> None:
+        if not csrf_ok(session, bottle.request.forms.getunicode("csrf_token")):
+            bottle.abort(403, "Forbidden: a form of this site must be sent.")
+
     @app.get("/login")
     def login_form(session):
-        return page(session, "<form method='post'><input name='name' placeholder='your name'><button>log in</button></form>")
+        return page(session, f"<form method='post'>{csrf_field(session)}<input name='name' placeholder='your name'>"
+                             "<button>log in</button></form>")
 
     @app.post("/login")
     def login(session):
+        check_csrf(session)
         session.regenerate()  # a new id at every change of privilege
+        session.pop("csrf_token", None)  # and a new CSRF token: the next form makes one
         session["user"] = (bottle.request.forms.getunicode("name") or "").strip()[:40] or "guest"
         session["flash"] = [f"Logged in as {session['user']}."]
         bottle.redirect("/")
 
     @app.get("/logout")
+    def logout_form(session):  # a link may not log you out: a POST with the token does
+        return page(session, f"<form method='post'>{csrf_field(session)}<button>log out</button></form>")
+
+    @app.post("/logout")
     def logout(session):
+        check_csrf(session)
         session.invalidate()
         session["flash"] = ["Logged out: the old session is gone."]
         bottle.redirect("/")

@@ -5,17 +5,17 @@
 
 One line makes ``flask.session`` server-side: ``LembroSession(app)`` (or
 ``app.session_interface = LembroSessionInterface(...)``). The cookie is
-signed with ``app.secret_key`` (LEMBRO_SECRET, random if unset) and follows
-Flask's SESSION_COOKIE_* settings.
+signed with ``app.secret_key`` (LEMBRO_SECRET, random for the run if unset; a
+placeholder is refused) and follows Flask's SESSION_COOKIE_* settings. Forms
+that POST carry a CSRF token; /stats answers requests from this machine only.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 
 import flask
+from example_guard import cookie_secret, csrf_field, csrf_ok, local_only
 from example_page import page
 from markupsafe import escape
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
@@ -28,7 +28,7 @@ TITLE = "lembro_wsgi: a Flask app"
 def make_app(**options: object) -> flask.Flask:
     """The app; ``options`` go to the lembro session interface (``store=`` in tests)."""
     app = flask.Flask(__name__)
-    app.secret_key = os.environ.get("LEMBRO_SECRET") or secrets.token_hex(32)
+    app.secret_key = cookie_secret()
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"  # Flask's default is None: recommended
     if "store" not in options:  # the store's own options, as an app's config would give them
         app.config.update(LEMBRO_MAX_SIZE="1M", LEMBRO_INTERVAL=60)
@@ -40,17 +40,26 @@ def make_app(**options: object) -> flask.Flask:
         who = escape(flask.session.get("user", "anonymous"))
         return page(TITLE, f"<p>Hello {who}. Visits in this session: {flask.session['visits']}</p>")
 
+    @app.before_request
+    def check_csrf() -> None:
+        if flask.request.method == "POST" and not csrf_ok(flask.session, flask.request.form.get("csrf_token")):
+            flask.abort(403)  # not sent by a form of this site
+
     @app.route("/login", methods=["GET", "POST"])
     def login() -> flask.Response | str:
         if flask.request.method == "POST":
             flask.session.regenerate()  # a new id at every change of privilege
+            flask.session.pop("csrf_token", None)  # and a new CSRF token: the next form makes one
             flask.session["user"] = flask.request.form.get("name", "").strip()[:40] or "guest"
             return flask.redirect("/", code=303)
-        form = '<form method="post"><input name="name" placeholder="your name"> <button>log in</button></form>'
+        form = (f'<form method="post">{csrf_field(flask.session)}<input name="name" placeholder="your name"> '
+                "<button>log in</button></form>")
         return page(TITLE, form)
 
-    @app.route("/logout")
+    @app.route("/logout", methods=["GET", "POST"])
     def logout() -> str:
+        if flask.request.method == "GET":  # a link may not log you out: a POST with the token does
+            return page(TITLE, f'<form method="post">{csrf_field(flask.session)}<button>log out</button></form>')
         flask.session.invalidate()
         return page(TITLE, "<p>Logged out: the old session is gone.</p>")
 
@@ -58,7 +67,7 @@ def make_app(**options: object) -> flask.Flask:
     def favicon() -> tuple[str, int]:
         return "", 404  # not a visit
 
-    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/stats": StatsApp(sessions.store)})
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/stats": local_only(StatsApp(sessions.store))})
     return app
 
 

@@ -4,7 +4,10 @@
     python examples/pyramid_app.py                      # the same, without pserve
 
 A counter, a login form protected by Pyramid's CSRF check (the session id is
-regenerated at login), logout (invalidate), and flash messages.
+regenerated at login), logout (invalidate, by a POST with the token), flash
+messages, and /stats for requests from this machine only. The cookie is signed
+with lembro.secret if the ini sets one, else LEMBRO_SECRET (random for the run
+if unset); a placeholder is refused.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from example_guard import cookie_secret, local_only
 from example_page import page as html_page
 from pyramid.config import Configurator
 from pyramid.csrf import SessionCSRFStoragePolicy
@@ -44,9 +48,17 @@ def login_form(request):
 
 def login(request):
     request.session.regenerate()  # a new id at every change of privilege
+    request.session.new_csrf_token()  # and a new CSRF token
     request.session["user"] = request.POST.get("name", "").strip()[:40] or "guest"
     request.session.flash(f"Logged in as {request.session['user']}.")
     return HTTPSeeOther("/")
+
+
+def logout_form(request):
+    """A link may not log you out: a POST with the token does."""
+    token = request.session.get_csrf_token()
+    return page(request, f"<form method='post'><input type='hidden' name='csrf_token' value='{token}'>"
+                         "<button>log out</button></form>")
 
 
 def logout(request):
@@ -57,6 +69,7 @@ def logout(request):
 
 def main(global_config=None, **settings):
     """The WSGI app; ``settings`` come from the ini file's [app:main] section."""
+    settings["lembro.secret"] = cookie_secret(settings.get("lembro.secret"))
     config = Configurator(settings=settings)
     config.include("lembro_wsgi.pyramid")
     config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
@@ -67,11 +80,13 @@ def main(global_config=None, **settings):
     config.add_view(home, route_name="home")
     config.add_view(login_form, route_name="login", request_method="GET")
     config.add_view(login, route_name="login", request_method="POST")
-    config.add_view(logout, route_name="logout")
+    config.add_view(logout_form, route_name="logout", request_method="GET")
+    config.add_view(logout, route_name="logout", request_method="POST")
     config.commit()  # the session factory the include set up, for its store
     store = config.registry.getUtility(ISessionFactory).store
     config.add_route("stats", "/stats")
-    config.add_view(wsgiapp(StatsApp(store)), route_name="stats", require_csrf=False)  # read-only: its own 405
+    stats = local_only(StatsApp(store))  # figures about your users: not for everyone
+    config.add_view(wsgiapp(stats), route_name="stats", require_csrf=False)  # read-only: its own 405
     config.add_route("favicon", "/favicon.ico")
     config.add_view(lambda request: HTTPNotFound(), route_name="favicon")  # not a visit
     return config.make_wsgi_app()

@@ -4,18 +4,19 @@
     python examples/wsgi_app.py --port 0     # any free port
 
 Pages: / counts your visits, /login and /logout show regenerate() and
-invalidate(), /stats is lembro's StatsApp: sessions and bytes used against
-the cap, history, evictions and purges. The cookie is signed with LEMBRO_SECRET (random if unset).
+invalidate() (forms that POST a CSRF token), /stats is lembro's StatsApp:
+sessions and bytes used against the cap, history, evictions and purges, for
+requests from this machine only. The cookie is signed with LEMBRO_SECRET
+(random for the run if unset; a placeholder is refused).
 """
 
 from __future__ import annotations
 
 import argparse
 import html
-import os
-import secrets
 from wsgiref.simple_server import make_server
 
+from example_guard import cookie_secret, csrf_field, csrf_ok, local_only
 from example_page import page
 from webob import Request, Response
 
@@ -24,7 +25,7 @@ from lembro_wsgi import LembroMiddleware, LembroStore, StatsApp
 
 def site(store: LembroStore):
     """The pages; ``store`` is only read, by the stats page at /stats."""
-    stats = StatsApp(store)
+    stats = local_only(StatsApp(store))  # figures about your users: not for everyone
 
     def app(environ, start_response):
         request = Request(environ)
@@ -33,15 +34,21 @@ def site(store: LembroStore):
             return stats(environ, start_response)
         if request.path_info == "/favicon.ico":  # not a visit
             return Response(status=404)(environ, start_response)
+        if request.method == "POST" and not csrf_ok(session, request.POST.get("csrf_token")):
+            return Response("Forbidden: a form of this site must be sent.", status=403)(environ, start_response)
         if request.path_info == "/login" and request.method == "POST":
             session.regenerate()  # a new id at every change of privilege
+            session.pop("csrf_token", None)  # and a new CSRF token: the next form makes one
             session["user"] = request.POST.get("name", "").strip()[:40] or "guest"
             return Response(status=303, location="/")(environ, start_response)
-        if request.path_info == "/login":
-            body = '<form method="post"><input name="name" placeholder="your name"> <button>log in</button></form>'
-        elif request.path_info == "/logout":
+        if request.path_info == "/logout" and request.method == "POST":
             session.invalidate()
             body = "<p>Logged out: the old session is gone.</p>"
+        elif request.path_info == "/login":
+            body = (f'<form method="post">{csrf_field(session)}<input name="name" placeholder="your name"> '
+                    "<button>log in</button></form>")
+        elif request.path_info == "/logout":  # a link may not log you out: a POST with the token does
+            body = f'<form method="post">{csrf_field(session)}<button>log out</button></form>'
         else:
             session["visits"] = session.get("visits", 0) + 1
             who = html.escape(session.get("user", "anonymous"))
@@ -52,8 +59,8 @@ def site(store: LembroStore):
 
 
 def make_app(store: LembroStore | None = None) -> LembroMiddleware:
+    secret = cookie_secret()  # first: a placeholder stops the app before anything starts
     store = store or LembroStore(interval=60, max_size="1M")
-    secret = os.environ.get("LEMBRO_SECRET") or secrets.token_hex(32)
     return LembroMiddleware(site(store), store=store, secret=secret)
 
 

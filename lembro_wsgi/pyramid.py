@@ -31,7 +31,8 @@ from .options import is_none
 from .session import Session
 
 SETTINGS_PREFIX = "lembro."
-#: Options whose ini ``none`` is Python's None (the rest parse it themselves; samesite's ``None`` is a SameSite value).
+#: Options whose ini ``none`` is Python's None (the rest parse it themselves; samesite's ``none`` is SameSite=None,
+#: its empty value None).
 _NULLABLE = ("secret", "domain", "type", "key_prefix")
 _FLASH = "_f_"
 _CSRF = "_csrft_"
@@ -90,7 +91,8 @@ def settings_options(settings: dict[str, Any]) -> dict[str, Any]:
 
     A ``lembro.secret`` of several lines is a rotation list, newest first; ``none`` for ``secret``,
     ``domain``, ``type`` or ``key_prefix`` is None, as it is for every other option that takes None (an empty value
-    too, but for ``secret``, where it is refused, and ``key_prefix``, where it is the empty prefix).
+    too, but for ``secret``, where it is refused, and ``key_prefix``, where it is the empty prefix). An empty
+    ``samesite`` is None, no SameSite attribute; its ``none`` is SameSite=None.
     """
     options = {key[len(SETTINGS_PREFIX):]: value for key, value in settings.items() if key.startswith(SETTINGS_PREFIX)}
     for name in _NULLABLE:
@@ -98,6 +100,9 @@ def settings_options(settings: dict[str, Any]) -> dict[str, Any]:
         if is_none(value) and (name not in ("secret", "key_prefix") or str(value).strip()):
             options[name] = None  # an empty secret is an unset variable, refused below, never "sign nothing";
             # an empty key_prefix is the empty prefix (the key layout before key_prefix)
+    samesite = options.get("samesite")
+    if isinstance(samesite, str) and not samesite.strip():
+        options["samesite"] = None
     secret = options.get("secret")
     if isinstance(secret, str) and "\n" in secret.strip():
         options["secret"] = [line.strip() for line in secret.splitlines() if line.strip()]

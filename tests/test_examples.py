@@ -22,11 +22,21 @@ def load_example(name):
     return module
 
 
+#: A request from this machine: the examples' /stats answers no one else.
+LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
+
+
 def log_in(app, name):
     """Fill and send an example's login form; returns the page after the redirect."""
     form = app.get("/login").form
     form["name"] = name
     return form.submit().follow()
+
+
+def log_out(app):
+    """Send an example's logout form (a POST with the CSRF token); returns the page it ends on."""
+    response = app.get("/logout").form.submit()
+    return response.follow() if response.status_int in (302, 303) else response
 
 
 def test_wsgi_example_counter_login_logout_stats():
@@ -43,10 +53,10 @@ def test_wsgi_example_counter_login_logout_stats():
     assert app.cookies["lembro.sid"] != old_cookie  # regenerated at login
     assert "Hello Ana. Visits in this session: 3" in page.text
     assert "Visits in this session: 1" in webtest.TestApp(app.app).get("/").text
-    stats = app.get("/stats").text
+    stats = app.get("/stats", extra_environ=LOCAL).text
     assert "<svg" in stats and ">2<" in stats  # StatsApp: two sessions
     app.get("/favicon.ico", status=404)
-    app.get("/logout")
+    assert "Logged out" in log_out(app).text
     assert "Hello anonymous. Visits in this session: 1" in app.get("/").text
     store.close()
 
@@ -67,10 +77,10 @@ def test_pyramid_example_from_its_ini_file():
     assert "Logged in as Ana." in page.text and "Hello Ana." in page.text
     assert app.cookies["lembro.sid"] != old
     app.post("/login", {"name": "Eve", "csrf_token": "forged"}, status=400)
-    page = app.get("/logout").follow()
+    page = log_out(app)
     assert "Logged out" in page.text and "Hello anonymous." in page.text
-    assert "<svg" in app.get("/stats").text
-    app.post("/stats", status=405)  # StatsApp's own answer, not the CSRF check
+    assert "<svg" in app.get("/stats", extra_environ=LOCAL).text
+    app.post("/stats", extra_environ=LOCAL, status=405)  # StatsApp's own answer, not the CSRF check
     app.get("/favicon.ico", status=404)
 
 
@@ -81,7 +91,10 @@ def test_pyramid_beaker_example():
     app = app_from_ini("pyramid_beaker.ini")
     assert "Visits in this Beaker session: 1" in app.get("/").text
     assert "Visits in this Beaker session: 2" in app.get("/").text
-    assert "Visits in this Beaker session: 1" in app.get("/reset").follow().text
+    assert "Visits in this Beaker session: 1" in app.get("/").form.submit().follow().text  # reset
+    app.post("/reset", status=400)  # no CSRF token
+    assert "<svg" in app.get("/stats", extra_environ=LOCAL).text
+    app.get("/stats", status=403)
     # the ini's lembro store, reached by its options; Beaker's invalidate() leaves the old data to expire
     assert get_store("60", "4M").stats()["sessions"] == 2
     reset_stores()
@@ -94,11 +107,11 @@ def test_bottle_example():
     page = log_in(app, "Bo")
     assert "Logged in as Bo." in page.text and "Visits in this session: 2" in page.text
     assert app.cookies["lembro.sid"] != old
-    assert "Hello anonymous." in app.get("/logout").follow().text
+    assert "Hello anonymous." in log_out(app).text
     assert "Set-Cookie" not in app.get("/health").headers
-    assert "<svg" in app.get("/stats").text
-    assert app.get("/stats?format=json").json["sessions"] >= 1
-    assert app.post("/stats", status=405).headers["Allow"] == "GET, HEAD"
+    assert "<svg" in app.get("/stats", extra_environ=LOCAL).text
+    assert app.get("/stats?format=json", extra_environ=LOCAL).json["sessions"] >= 1
+    assert app.post("/stats", extra_environ=LOCAL, status=405).headers["Allow"] == "GET, HEAD"
     app.get("/favicon.ico", status=404)
 
 
@@ -112,9 +125,9 @@ def test_flask_example_counter_login_logout_stats():
     page = log_in(app, "Ana")
     assert "Hello Ana. Visits in this session: 3" in page.text
     assert app.cookies["session"] != old
-    assert "<svg" in app.get("/stats").text
-    assert app.get("/stats", headers={"Accept": "application/json"}).json["sessions"] == 1
+    assert "<svg" in app.get("/stats", extra_environ=LOCAL).text
+    assert app.get("/stats", headers={"Accept": "application/json"}, extra_environ=LOCAL).json["sessions"] == 1
     app.get("/favicon.ico", status=404)
-    assert "Logged out" in app.get("/logout").text
+    assert "Logged out" in log_out(app).text
     assert "Hello anonymous. Visits in this session: 1" in app.get("/").text
     store.close()
