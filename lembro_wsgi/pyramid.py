@@ -9,7 +9,7 @@ or from the ini file, with ``config.include('lembro_wsgi.pyramid')``::
 
     lembro.max_size = 4M
     lembro.interval = 60
-    lembro.secret = change-me-to-something-long
+    lembro.secret = %(SESSION_SECRET)s     ; from the environment (pserve passes it), never written here
     lembro.secure = true
 
 ``request.session`` is then a full ``pyramid.interfaces.ISession`` (flash
