@@ -9,8 +9,10 @@ or from the ini file, with ``config.include('lembro_wsgi.pyramid')``::
 
     lembro.max_size = 4M
     lembro.interval = 60
-    lembro.secret = %(SESSION_SECRET)s     ; from the environment (pserve passes it), never written here
     lembro.secure = true
+
+with the secret given in code from your secret store, never written in the ini (``lembro.secret``
+takes one, or several lines to rotate).
 
 ``request.session`` is then a full ``pyramid.interfaces.ISession`` (flash
 queues, CSRF tokens) backed by the same Session and cookie code as
