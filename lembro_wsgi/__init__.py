@@ -9,7 +9,7 @@ from .factory import SessionFactory
 from .middleware import LembroMiddleware
 from .namespace import LembroNamespaceManager
 from .options import parse_size
-from .registry import get_store, reset_stores
+from .registry import get_store, named_store, reset_stores
 from .session import Session
 from .stats import StatsApp
 from .store import LembroStore, SessionTooLarge
@@ -25,6 +25,7 @@ __all__ = [
     "SessionTooLarge",
     "StatsApp",
     "get_store",
+    "named_store",
     "parse_size",
     "reset_stores",
 ]

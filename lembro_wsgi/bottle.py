@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Callable
 
 import bottle
@@ -51,22 +51,33 @@ class LembroPlugin:
     def setup(self, app: bottle.Bottle) -> None:
         """Refuse a second plugin for the same keyword (Bottle would drop one) or cookie (they would
         overwrite each other's cookie and lose the sessions)."""
-        for other in app.plugins:
+        self._refuse_clashes(app.plugins, "this app")
+
+    def _refuse_clashes(self, plugins: Iterable[Any], where: str, keywords: bool = True) -> None:
+        """``PluginError`` if another LembroPlugin among ``plugins`` hands out our keyword or uses our cookie."""
+        cookie = self.sessions.cookie.name
+        for other in plugins:
             if not isinstance(other, LembroPlugin) or other is self:
                 continue
-            if other.keyword == self.keyword:
+            if keywords and other.keyword == self.keyword:
                 raise bottle.PluginError(
-                    f"LembroPlugin(keyword={self.keyword!r}): this app already has a LembroPlugin handing out "
+                    f"LembroPlugin(keyword={self.keyword!r}): {where} already has a LembroPlugin handing out "
                     f"{self.keyword!r}; give one of them another keyword=")
-            cookie = self.sessions.cookie.name
             if other.sessions.cookie.name == cookie:
                 raise bottle.PluginError(
-                    f"LembroPlugin(keyword={self.keyword!r}): the LembroPlugin handing out {other.keyword!r} "
-                    f"already uses cookie {cookie!r}; give one of them another cookie_name=")
+                    f"LembroPlugin(keyword={self.keyword!r}): the LembroPlugin handing out {other.keyword!r} in "
+                    f"{where} already uses cookie {cookie!r}; give one of them another cookie_name=")
 
     def apply(self, callback: Callable[..., Any], route: bottle.Route) -> Callable[..., Any]:
         if self.keyword not in inspect.signature(route.callback).parameters:
             return callback
+        # Checked here too: a plugin given to one route (apply=) never goes through setup(), and the apps
+        # a sub-app is mounted on (Bottle.mount) send their cookies to the same browser.
+        self._refuse_clashes(route.all_plugins(), "this route")
+        parent = route.app.config.get("_mount.app")
+        while isinstance(parent, bottle.Bottle):
+            self._refuse_clashes(parent.plugins, "the app this one is mounted on", keywords=False)
+            parent = parent.config.get("_mount.app")
 
         @functools.wraps(callback)
         def with_session(*args: Any, **kwargs: Any) -> Any:

@@ -26,7 +26,7 @@ from beaker.container import NamespaceManager
 
 from .locks import NamedLocks
 from .options import MAX_SECONDS, parse_seconds
-from .registry import get_store
+from .registry import get_store, named_store
 from .store import LembroStore, SessionTooLarge
 
 #: Seconds a cache value outlives its ``expire``, so Beaker's dogpile lock can serve it while one thread
@@ -53,6 +53,14 @@ def _fresh_locks_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_fresh_locks_after_fork)
+
+
+def _within_bound(seconds: Any) -> Any:
+    """Beaker's own seconds (a session timeout + 120 s, a cache's expire) capped at the store's bound:
+    Beaker's ``memory`` takes any, and a setting it takes must not fail every request here."""
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and MAX_SECONDS < seconds < math.inf:
+        return float(MAX_SECONDS)
+    return seconds
 
 
 class CreationLock:
@@ -113,14 +121,16 @@ class LembroNamespaceManager(NamespaceManager):
         **beaker_options: Any,
     ) -> None:
         self.namespace = namespace  # all that Beaker's NamespaceManager.__init__ does; built per request
-        self.timeout = None if timeout is None else parse_seconds(timeout, "timeout", allow_none=True)
+        self.timeout = None if timeout is None else parse_seconds(_within_bound(timeout), "timeout", allow_none=True)
         # Beaker's Session, and only it, passes digest_filenames=False to every backend it builds.
         self.role = "session" if beaker_options.get("digest_filenames") is False else "cache"
         if store is None:
-            if store_name is not None and not (isinstance(store_name, str) and store_name.strip()):
+            if store_name is None:
+                store = get_store(interval, max_size, max_sessions, name=f"{self.role}s")
+            elif isinstance(store_name, str) and store_name.strip():
+                store = named_store(store_name.strip(), interval, max_size, max_sessions)
+            else:
                 raise ValueError(f"store_name: expected a non-empty name, got {store_name!r}")
-            name = store_name.strip() if store_name else f"{self.role}s"
-            store = get_store(interval, max_size, max_sessions, name=name)
         self.store = store
 
     @classmethod
@@ -179,7 +189,7 @@ class LembroNamespaceManager(NamespaceManager):
         """
         lifetime: float | None
         if self.role == "cache":
-            lifetime = min(float(expiretime) + CACHE_GRACE, MAX_SECONDS) if expiretime else self.timeout or math.inf
+            lifetime = _within_bound(max(float(expiretime), 0) + CACHE_GRACE) if expiretime else self.timeout or math.inf
         else:
             lifetime = expiretime or self.timeout
         try:

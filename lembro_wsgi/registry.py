@@ -16,10 +16,11 @@ import os
 import threading
 from typing import Any
 
-from .options import parse_count, parse_seconds, parse_size
+from .options import UNSET, Unset, parse_count, parse_seconds, parse_size
 from .store import LembroStore
 
 _stores: dict[tuple[Any, ...], LembroStore] = {}
+_named: dict[str, LembroStore] = {}  # stores asked for by a store_name: one each, whatever the caps
 _by_raw: dict[tuple[Any, ...], LembroStore] = {}  # options as given, so a request need not parse them again
 _lock = threading.Lock()
 
@@ -63,11 +64,40 @@ def get_store(interval: float | str | None = 60, max_size: int | str = "1M",
         return store
 
 
+def named_store(name: str, interval: float | str | None | Unset = UNSET, max_size: int | str | Unset = UNSET,
+                max_sessions: int | str | None | Unset = UNSET) -> LembroStore:
+    """The one store called ``name`` (a ``store_name`` shared on purpose).
+
+    With options it is created on first use, and later ones must agree (two caps cannot be one store:
+    ValueError says which differs); with none it is only found (KeyError when no configuration made it).
+    """
+    if isinstance(interval, Unset) and isinstance(max_size, Unset) and isinstance(max_sessions, Unset):
+        store = _named.get(name)
+        if store is None:
+            raise KeyError(f"no store named {name!r} yet: it is made by the first configuration that uses it")
+        return store
+    _, seconds, size, count = store_key(
+        60 if isinstance(interval, Unset) else interval, "1M" if isinstance(max_size, Unset) else max_size,
+        None if isinstance(max_sessions, Unset) else max_sessions, name,
+    )
+    with _lock:
+        store = _named.get(name)
+        if store is None:
+            store = _named[name] = LembroStore(interval=seconds, max_size=size, max_sessions=count, name=name)
+            return store
+    for option, wanted in zip(("interval", "max_size", "max_sessions"), (seconds, size, count)):
+        if getattr(store, option) != wanted:
+            raise ValueError(f"store_name: {name!r} is one store, made with {option}={getattr(store, option)!r}; "
+                             f"another configuration of it asks for {option}={wanted!r}: give them the same caps")
+    return store
+
+
 def reset_stores() -> None:
     """Close and forget every registered store (for tests and reloads)."""
     with _lock:
-        stores = list(_stores.values())
+        stores = [*_stores.values(), *_named.values()]
         _stores.clear()
         _by_raw.clear()
+        _named.clear()
     for store in stores:
         store.close()

@@ -94,6 +94,10 @@ def _card(title: str, figure: str, why: str, extra: str = "") -> str:
             f'<p class="why">{html.escape(why)}</p></section>')
 
 
+_BEAKER_STORES = (" Beaker sessions and Beaker caches are kept in a store of their own each (a cache never "
+                  "evicts a signed-in user), unless both name one store with <code>store_name</code>.")
+
+
 def render_html(stats: dict[str, Any], history: list[dict[str, Any]], name: str | None = None) -> str:
     """The page for ``stats`` and ``history`` of the store called ``name``: figures as exact integers,
     humanised sizes beside them."""
@@ -121,9 +125,8 @@ def render_html(stats: dict[str, Any], history: list[dict[str, Any]], name: str 
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>lembro session store</title><style>{_CSS}</style></head><body><main>"
         f"<h1>{'Session store' if name is None else html.escape(f'Store {name!r}')}</h1>"
-        '<p class="sub">lembro_wsgi: in-memory sessions, purged and capped. Beaker sessions and Beaker '
-        "caches are kept in a store of their own each (a cache never evicts a signed-in user), unless both "
-        "name one store with <code>store_name</code>.</p>"
+        '<p class="sub">lembro_wsgi: in-memory sessions, purged and capped.'
+        f"{'' if name is None else _BEAKER_STORES}</p>"
         f'<div class="cards">{"".join(cards)}</div>'
         '<section class="card" style="margin-top:1rem"><h2>Recent history</h2>'
         f"{_chart(history, cap)}"

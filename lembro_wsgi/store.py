@@ -112,9 +112,16 @@ def blob_bytes(blob: Any) -> int:
 
 
 def short_id(sid: object) -> str:
-    """The first characters of a session id (of its namespace, for a Beaker id), safe to log."""
-    text = str(sid[0] if type(sid) is tuple and sid else sid)
-    return text[:6] + "…" if len(text) > 6 else text
+    """The first characters of a session id, safe to log; a Beaker id ``(namespace, key)`` as ``namespace/key``,
+    each cut short (a cache's namespace and key are names, not secrets, but may be long)."""
+    if type(sid) is tuple and len(sid) == 2:
+        return f"{_first(sid[0], 12)}/{_first(sid[1], 24)}"
+    return _first(sid, 6)
+
+
+def _first(value: object, count: int) -> str:
+    text = value.decode("ascii", "backslashreplace") if isinstance(value, bytes) else str(value)
+    return text[:count] + "…" if len(text) > count else text
 
 
 class LembroStore:

@@ -12,7 +12,7 @@ import webtest
 from beaker.cache import CacheManager
 from beaker.middleware import SessionMiddleware
 
-from lembro_wsgi import LembroStore, get_store, reset_stores
+from lembro_wsgi import LembroMiddleware, LembroStore, StatsApp, get_store, named_store, reset_stores
 from lembro_wsgi.namespace import CACHE_GRACE
 
 BACKENDS = ["memory", "lembro"]
@@ -65,11 +65,16 @@ def test_caching_never_signs_users_out(backend):
 
 
 def test_one_store_for_sessions_and_caches_when_asked_for_by_name():
-    user = beaker_sessions("lembro", store_name="shared")
+    with pytest.raises(KeyError, match="'shared'"):
+        named_store("shared")  # found, never made, by a name alone
+    user = beaker_sessions("lembro", store_name="shared", max_size="4M")
     user.get("/login")
-    CacheManager(type="lembro", store_name="shared").get_cache("c").put("k", "v")
-    shared = get_store(name="shared")
-    assert len(shared) == 2 and len(get_store(name="sessions")) == len(get_store(name="caches")) == 0
+    CacheManager(type="lembro", store_name="shared", max_size="4M").get_cache("c").put("k", "v")
+    shared = named_store("shared")
+    assert len(shared) == 2 and shared.max_size == 4 * 1024 * 1024
+    assert len(get_store(name="sessions")) == len(get_store(name="caches")) == 0
+    with pytest.raises(ValueError, match="store_name: 'shared' is one store.*max_size=4194304.*max_size=1048576"):
+        CacheManager(type="lembro", store_name="shared").get_cache("d").put("k", "v")  # another cap: refused
     with pytest.raises(ValueError, match="store_name"):
         CacheManager(type="lembro", store_name=" ").get_cache("c").put("k", "v")
 
@@ -194,9 +199,26 @@ def test_a_store_handed_to_get_cache_is_memoised_once():
 
 
 def test_the_stats_page_names_what_a_store_holds():
-    from lembro_wsgi import StatsApp
-
     beaker_sessions("lembro").get("/login")
     page = webtest.TestApp(StatsApp(get_store(name="sessions"))).get("/").text
     assert "Store &#x27;sessions&#x27;" in page  # which store it is
     assert "Beaker caches are kept in a store of their own" in page
+    plain = LembroMiddleware(session_app, interval=None)
+    assert "Beaker" not in webtest.TestApp(StatsApp(plain.store)).get("/").text  # only where it applies
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_settings_memory_takes_never_fail_a_request(backend):
+    """A negative expire (stale at once) and a session timeout past the store's bound (~31 years)."""
+    cache = CacheManager(type=backend)
+    cache.get_cache("odd", expire=-500).put("k", "v")
+    user = beaker_sessions(backend, timeout=9_999_999_999)
+    assert user.get("/login").status_int == 200 and user.get("/").text == "alice"
+
+
+def test_a_refused_cache_value_is_logged_by_namespace_and_key(caplog):
+    cache = CacheManager(type="lembro", max_size="64K")
+    for key in ("first-report", "second-report"):
+        cache.get_cache("reports").put(key, "r" * 100_000)
+    logged = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(logged) == 2 and "reports/first-report" in logged[0] and "reports/second-report" in logged[1]

@@ -212,3 +212,59 @@ def test_a_second_plugin_with_the_same_cookie_name_is_refused_naming_it():
     with pytest.raises(bottle.PluginError, match="'admin'.*'session'.*cookie 'lembro.sid'.*cookie_name="):
         app.install(LembroPlugin(keyword="admin"))
     assert [plugin for plugin in app.plugins if isinstance(plugin, LembroPlugin)] == [first]
+
+
+def test_a_route_level_plugin_reusing_the_apps_cookie_is_refused():
+    """apply= plugins never go through setup(): the check runs as the route is first built."""
+    app = bottle.Bottle()
+    app.catchall = False
+    app.install(LembroPlugin(interval=None))
+
+    @app.route("/both", apply=[LembroPlugin(keyword="admin", interval=None)])
+    def both(session, admin):
+        return "never"
+
+    with pytest.raises(bottle.PluginError, match="'admin'.*cookie 'lembro.sid'.*cookie_name="):
+        webtest.TestApp(app).get("/both")
+
+
+def test_a_mounted_sub_app_reusing_the_parents_cookie_is_refused():
+    """The child's plugin would start its own session under the parent's cookie and sign the user out."""
+    parent, child = bottle.Bottle(), bottle.Bottle()
+    parent.catchall = child.catchall = False
+    parent.install(LembroPlugin(interval=None))
+    child.install(LembroPlugin(interval=None))
+
+    @child.route("/visit")
+    def visit(session):
+        return "never"
+
+    parent.mount("/sub/", child)
+    with pytest.raises(bottle.PluginError, match="mounted on.*cookie 'lembro.sid'"):
+        webtest.TestApp(parent).get("/sub/visit")
+
+
+def test_a_mounted_sub_app_with_its_own_cookie_keeps_both_sessions():
+    parent, child = bottle.Bottle(), bottle.Bottle()
+    parent.install(LembroPlugin(interval=None))
+    child.install(LembroPlugin(interval=None, cookie_name="sub.sid"))
+
+    @parent.route("/login")
+    def login(session):
+        session["user"] = "alice"
+        return "in"
+
+    @parent.route("/me")
+    def me(session):
+        return str(session.get("user"))
+
+    @child.route("/visit")
+    def visit(session):
+        session["visits"] = session.get("visits", 0) + 1
+        return str(session["visits"])
+
+    parent.mount("/sub/", child)
+    client = webtest.TestApp(parent)
+    client.get("/login")
+    assert [client.get("/sub/visit").text for _ in range(2)] == ["1", "2"]
+    assert client.get("/me").text == "alice"
