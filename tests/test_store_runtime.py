@@ -1,6 +1,7 @@
 """The store under real threads, its background purge, and os.fork()."""
 
 import gc
+import itertools
 import os
 import pickle
 import random
@@ -40,10 +41,13 @@ def stored_bytes(sessions):
 
 
 def test_eight_threads_hammering_overlapping_ids_stay_consistent():
-    frozen_at = []  # real time while hammering, then frozen so the end state holds still
+    """Time moves by one tick at every clock reading, never backwards (``next`` on a count is atomic), so
+    sessions left alone for 100 store calls expire whatever the scheduler does: no bet on real time."""
+    ticks = itertools.count()
+    frozen_at = []  # then frozen so the end state holds still
     store = LembroStore(
         interval=0.002, max_size="24K", timeout=0.01,
-        clock=lambda: frozen_at[0] if frozen_at else time.monotonic(),
+        clock=lambda: frozen_at[0] if frozen_at else next(ticks) * 1e-4,
     )
 
     def worker(seed):
@@ -64,7 +68,7 @@ def test_eight_threads_hammering_overlapping_ids_stay_consistent():
                 store.purge()
 
     errors = run_threads(worker)
-    frozen_at.append(time.monotonic())
+    frozen_at.append(next(ticks) * 1e-4)
     store.close()
     assert errors == []
     stats = store.stats()
