@@ -9,7 +9,7 @@ from .factory import SessionFactory
 from .middleware import LembroMiddleware
 from .namespace import LembroNamespaceManager
 from .options import parse_size
-from .registry import get_store, named_store, reset_stores
+from .registry import get_store, reset_stores, store_for
 from .session import Session
 from .stats import StatsApp
 from .store import LembroStore, SessionTooLarge
@@ -25,8 +25,8 @@ __all__ = [
     "SessionTooLarge",
     "StatsApp",
     "get_store",
-    "named_store",
     "parse_size",
     "reset_stores",
+    "store_for",
 ]
 __version__ = "0.1.0"

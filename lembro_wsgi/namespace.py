@@ -26,7 +26,7 @@ from beaker.container import NamespaceManager
 
 from .locks import NamedLocks
 from .options import MAX_SECONDS, parse_seconds
-from .registry import get_store, named_store
+from .registry import named_store, store_for
 from .store import LembroStore, SessionTooLarge
 
 #: Seconds a cache value outlives its ``expire``, so Beaker's dogpile lock can serve it while one thread
@@ -92,7 +92,7 @@ class LembroNamespaceManager(NamespaceManager):
     """A Beaker namespace kept in a shared, bounded LembroStore.
 
     ``interval``, ``max_size`` and ``max_sessions`` pick the store (see
-    ``registry.get_store``) unless ``store`` is given: Beaker sessions get
+    ``registry.store_for``) unless ``store`` is given: Beaker sessions get
     the ``'sessions'`` store of those caps and Beaker caches the ``'caches'``
     one, unless ``store_name`` names one for both. ``timeout`` is the
     lifetime of what is written (Beaker forwards its session timeout + 120 s),
@@ -126,7 +126,7 @@ class LembroNamespaceManager(NamespaceManager):
         self.role = "session" if beaker_options.get("digest_filenames") is False else "cache"
         if store is None:
             if store_name is None:
-                store = get_store(interval, max_size, max_sessions, name=f"{self.role}s")
+                store = store_for(interval, max_size, max_sessions, name=f"{self.role}s")
             elif isinstance(store_name, str) and store_name.strip():
                 store = named_store(store_name.strip(), interval, max_size, max_sessions)
             else:

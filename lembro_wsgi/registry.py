@@ -5,7 +5,8 @@ find their store here, keyed by a name and the parsed options, so ``'4M'`` and
 ``4194304`` share a store, two apps with different caps never do, and Beaker
 sessions (``'sessions'``) never share one with Beaker caches (``'caches'``)::
 
-    store = get_store(interval=60, max_size='4M')   # the same object each call
+    store = store_for(interval=60, max_size='4M')   # the same object each call: made at first use
+    get_store(max_size='4M')                        # found, never made: KeyError lists the stores there are
     store.stats()
     reset_stores()                                   # tests: close and forget them all
 """
@@ -45,9 +46,10 @@ def store_key(interval: float | str | None = 60, max_size: int | str = "1M",
     )
 
 
-def get_store(interval: float | str | None = 60, max_size: int | str = "1M",
+def store_for(interval: float | str | None = 60, max_size: int | str = "1M",
               max_sessions: int | str | None = None, name: str = "sessions") -> LembroStore:
-    """The process's store of this name (``'sessions'``, ``'caches'``) and options, created on first use."""
+    """The store that Beaker configurations with these options use (``'sessions'`` or ``'caches'``), made now
+    if none has been: for the backend, and for a stats page built before the first request."""
     raw = (name, type(interval), interval, type(max_size), max_size, type(max_sessions), max_sessions)  # True != 1
     try:
         store = _by_raw.get(raw)
@@ -64,22 +66,43 @@ def get_store(interval: float | str | None = 60, max_size: int | str = "1M",
         return store
 
 
-def named_store(name: str, interval: float | str | None | Unset = UNSET, max_size: int | str | Unset = UNSET,
-                max_sessions: int | str | None | Unset = UNSET) -> LembroStore:
-    """The one store called ``name`` (a ``store_name`` shared on purpose).
-
-    With options it is created on first use, and later ones must agree (two caps cannot be one store:
-    ValueError says which differs); with none it is only found (KeyError when no configuration made it).
-    """
-    if isinstance(interval, Unset) and isinstance(max_size, Unset) and isinstance(max_sessions, Unset):
-        store = _named.get(name)
-        if store is None:
-            raise KeyError(f"no store named {name!r} yet: it is made by the first configuration that uses it")
-        return store
+def get_store(interval: float | str | None | Unset = UNSET, max_size: int | str | Unset = UNSET,
+              max_sessions: int | str | None | Unset = UNSET, name: str = "sessions") -> LembroStore:
+    """Find, never make, the store called ``name`` (``'sessions'``, ``'caches'`` or a ``store_name``) whose
+    options are those given (the others may be anything). ``KeyError`` lists the stores there are when
+    none matches, and asks for more options when several do."""
+    wanted = {option: value for option, value in (("interval", interval), ("max_size", max_size),
+                                                  ("max_sessions", max_sessions)) if not isinstance(value, Unset)}
     _, seconds, size, count = store_key(
         60 if isinstance(interval, Unset) else interval, "1M" if isinstance(max_size, Unset) else max_size,
         None if isinstance(max_sessions, Unset) else max_sessions, name,
     )
+    parsed = {"interval": seconds, "max_size": size, "max_sessions": count}
+    with _lock:
+        stores = [*_stores.values(), *_named.values()]
+    found = [store for store in stores if store.name == name
+             and all(getattr(store, option) == parsed[option] for option in wanted)]
+    if len(found) == 1:
+        return found[0]
+    asked = ", ".join(f"{option}={value!r}" for option, value in wanted.items()) or "any options"
+    if not found:
+        there = "; ".join(_describe(store) for store in stores) or "none yet (Beaker makes them at first use)"
+        raise KeyError(f"no {name!r} store with {asked}. Stores: {there}")
+    raise KeyError(f"{len(found)} {name!r} stores match {asked}: give interval, max_size or max_sessions. "
+                   f"Stores: {'; '.join(_describe(store) for store in found)}")
+
+
+def _describe(store: LembroStore) -> str:
+    return (f"{store.name!r} interval={store.interval!r} max_size={store.max_size!r} "
+            f"max_sessions={store.max_sessions!r}")
+
+
+def named_store(name: str, interval: float | str | None = 60, max_size: int | str = "1M",
+                max_sessions: int | str | None = None) -> LembroStore:
+    """The one store called ``name`` (a ``store_name`` shared on purpose), made with these options by the
+    first configuration that uses it; a later one must agree (two caps cannot be one store: ValueError
+    says which differs)."""
+    _, seconds, size, count = store_key(interval, max_size, max_sessions, name)
     with _lock:
         store = _named.get(name)
         if store is None:

@@ -194,3 +194,19 @@ def test_a_session_evicted_for_size_starts_over():
     assert (sid, "session") not in store
     response = first.get("/")
     assert response.status_int == 200 and reply(response)[1] == 1
+
+
+def test_get_store_finds_and_never_makes_a_store():
+    """The README's snippet finds the store its ini built (which also sets max_sessions), or says what exists."""
+    with pytest.raises(KeyError, match="no 'sessions' store with interval='60', max_size='4M'.*none yet"):
+        get_store(interval="60", max_size="4M")
+    app = make_app(**{"session.max_sessions": "10000"})
+    app.get("/")
+    store = get_store(interval="60", max_size="4M")  # max_sessions not given: any
+    assert store.max_sessions == 10000 and len(store) == 1
+    with pytest.raises(KeyError, match="no 'sessions' store with max_size='8M'.*max_size=4194304 max_sessions=10000"):
+        get_store(max_size="8M")
+    make_app(**{"session.max_sessions": "20"}).get("/")
+    with pytest.raises(KeyError, match="2 'sessions' stores match"):
+        get_store(interval="60", max_size="4M")
+    assert get_store(max_sessions=20) is not store

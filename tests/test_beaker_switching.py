@@ -12,7 +12,7 @@ import webtest
 from beaker.cache import CacheManager
 from beaker.middleware import SessionMiddleware
 
-from lembro_wsgi import LembroMiddleware, LembroStore, StatsApp, get_store, named_store, reset_stores
+from lembro_wsgi import LembroMiddleware, LembroStore, StatsApp, get_store, reset_stores
 from lembro_wsgi.namespace import CACHE_GRACE
 
 BACKENDS = ["memory", "lembro"]
@@ -66,13 +66,15 @@ def test_caching_never_signs_users_out(backend):
 
 def test_one_store_for_sessions_and_caches_when_asked_for_by_name():
     with pytest.raises(KeyError, match="'shared'"):
-        named_store("shared")  # found, never made, by a name alone
+        get_store(name="shared")  # found, never made, by a name alone
     user = beaker_sessions("lembro", store_name="shared", max_size="4M")
     user.get("/login")
     CacheManager(type="lembro", store_name="shared", max_size="4M").get_cache("c").put("k", "v")
-    shared = named_store("shared")
+    shared = get_store(name="shared")
     assert len(shared) == 2 and shared.max_size == 4 * 1024 * 1024
-    assert len(get_store(name="sessions")) == len(get_store(name="caches")) == 0
+    for name in ("sessions", "caches"):
+        with pytest.raises(KeyError, match=f"no '{name}' store"):
+            get_store(name=name)  # neither default store was made
     with pytest.raises(ValueError, match="store_name: 'shared' is one store.*max_size=4194304.*max_size=1048576"):
         CacheManager(type="lembro", store_name="shared").get_cache("d").put("k", "v")  # another cap: refused
     with pytest.raises(ValueError, match="store_name"):

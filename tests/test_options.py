@@ -125,9 +125,11 @@ def test_huge_or_malformed_values_are_refused_when_built(option, value):
 
 
 def test_registry_tells_true_from_one():
-    from lembro_wsgi import get_store, reset_stores
+    from lembro_wsgi import get_store, reset_stores, store_for
 
-    get_store(interval=1)
+    store_for(interval=1)
+    with pytest.raises(ValueError, match="^interval: "):
+        store_for(interval=True)
     with pytest.raises(ValueError, match="^interval: "):
         get_store(interval=True)
     reset_stores()
