@@ -45,6 +45,15 @@ _NO_LOCK: AbstractContextManager[None] = nullcontext()
 
 #: Client libraries whose own exceptions mean "backend unreachable or failing", never "bad record".
 _CLIENT_MODULES = frozenset({"pylibmc", "memcache", "bmemcached", "pymongo", "sqlalchemy"})
+#: What each Beaker backend needs installed, and how to get it.
+_CLIENTS = {
+    "ext:redis": ("the redis client", "pip install 'lembro_wsgi[redis]'"),
+    "ext:rediscluster": ("the redis client", "pip install 'lembro_wsgi[redis]'"),
+    "ext:memcached": ("a memcached client", "pip install pylibmc (or python-memcached)"),
+    "ext:mongodb": ("pymongo", "pip install pymongo"),
+    "ext:database": ("SQLAlchemy", "pip install sqlalchemy"),
+    "ext:sqla": ("SQLAlchemy", "pip install sqlalchemy"),
+}
 #: Libraries whose errors are never a stored record that does not load (Redis's are told apart by kind).
 _CLIENT_LIBRARIES = _CLIENT_MODULES | {"redis"}
 
@@ -197,6 +206,9 @@ class SessionBackend:
     Writes of a session that was loaded are conditional (``replace``,
     ``move``, ``touch``): they happen only while the id is still there, so a
     slow request never brings back a session that was logged out meanwhile.
+
+    ``timeout`` is the idle lifetime of sessions in seconds, on every backend; ``None`` is no idle
+    expiry (lembro's caps still apply), never a given store's own default.
     """
 
     def __init__(self, type: str | None = None, store: LembroStore | None = None,
@@ -214,6 +226,9 @@ class SessionBackend:
             self.namespace_class: Any = LembroNamespaceManager
             self.options: dict[str, Any] = {}  # lembro managers are built over the store (see _manager)
             self.store = store
+            #: What lembro writes live: ``timeout=None`` is no idle expiry here too (``math.inf`` to the store),
+            #: never the store's own default, so it means one thing on every backend.
+            self._lifetime = math.inf if timeout is None else timeout
         else:
             try:
                 self.namespace_class = clsmap[type]
@@ -240,6 +255,9 @@ class SessionBackend:
         try:
             self.namespace_class("lembro-probe", **self.options)
         except Exception as exc:
+            if isinstance(exc, ImportError) or "is not available" in str(exc):  # Beaker's word for a missing client
+                client, install = _CLIENTS.get(type, ("its client library", "see Beaker's documentation"))
+                raise ValueError(f"type: {type!r} needs {client}, which is not installed: {install}") from exc
             named = str(exc).split()[0] if str(exc) else ""  # Beaker names the option first: "data_dir or ..."
             option = named if named.isidentifier() and named in inspect.signature(self.namespace_class).parameters \
                 else "type"
@@ -260,7 +278,7 @@ class SessionBackend:
         """
         namespace = self.key_prefix + sid
         if self.lembro:
-            return LembroNamespaceManager.on_store(namespace, self.store, self.timeout if timeout is None else timeout)
+            return LembroNamespaceManager.on_store(namespace, self.store, self._lifetime if timeout is None else timeout)
         if timeout is None:
             return self.namespace_class(namespace, **self.options)
         return self.namespace_class(namespace, **{**self.options, "timeout": math.ceil(timeout)})
@@ -427,6 +445,8 @@ class SessionBackend:
         """
         manager = self._manager(sid, timeout)
         if self.lembro:
+            if manager.timeout == math.inf:  # no idle expiry: the store keeps the lifetime our write gave it
+                manager.timeout = None
             return bool(manager.touch(KEY))
         with self._reaching():
             if self.redis:

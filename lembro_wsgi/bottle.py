@@ -22,7 +22,12 @@ import inspect
 from collections.abc import Iterable, Iterator
 from typing import Any, Callable
 
-import bottle
+from .options import missing_extra
+
+try:
+    import bottle
+except ModuleNotFoundError as exc:
+    raise ModuleNotFoundError(missing_extra(__name__, "Bottle", "bottle"), name=exc.name) from exc
 
 from .factory import SessionFactory
 from .session import Session

@@ -11,15 +11,22 @@ it, so there is one cookie path and one set of option checks::
 
 from __future__ import annotations
 
+import inspect
+import logging
+import threading
 from typing import Any
 
 from .backend import SessionBackend
 from .cookie import SessionCookie
-from .options import UNSET, Unset, parse_seconds
+from .options import UNSET, Unset, close_option, parse_seconds, unknown_option
 from .session import Session
 from .store import LembroStore
 
 _MAX_NAMES = 64
+#: Whether this process has warned that its server runs several worker processes (see _several_processes).
+_warned_processes = False
+_warning_lock = threading.Lock()
+log = logging.getLogger("lembro_wsgi")
 
 
 class SessionFactory:
@@ -66,7 +73,14 @@ class SessionFactory:
         lembro = type in (None, "lembro")
         if lembro and backend_options:
             name = next(iter(backend_options))
-            raise ValueError(f"{name}: not a lembro option (backend options need type=, e.g. 'file')")
+            raise unknown_option(name, _OPTIONS, "not a lembro option (backend options need type=, e.g. 'file')")
+        for name in backend_options:  # a misspelt lembro option would reach the backend, which ignores it
+            if name not in _OPTIONS and close_option(name, _OPTIONS):
+                raise unknown_option(name, _OPTIONS, "")
+        if type == "memory":
+            log.warning("type='memory' is Beaker's unbounded backend, the one lembro replaces: it never drops "
+                        "expired sessions and has no cap, so a flood of new clients grows it until the process "
+                        "dies. Leave type= out for lembro's bounded store, or use type='ext:redis'")
         given = {"interval": interval, "max_size": max_size, "max_sessions": max_sessions}
         store_options: dict[str, Any] = {name: value for name, value in given.items() if value is not UNSET}
         if store_options and not (lembro and store is None):
@@ -100,17 +114,40 @@ class SessionFactory:
             backend = self._backends[cookie.name] = self.backend.with_prefix(self._prefix(cookie))
         return backend
 
+    #: Whether ``open`` still looks at ``wsgi.multiprocess``: until the first request that says so.
+    _watch_processes = True
+
     def open(self, environ: dict[str, Any], cookie: SessionCookie | None = None, eager: bool = False) -> Session:
         """The request's session, lazy: the cookie is read now, the backend on first use (``eager``: now).
 
         ``cookie`` replaces the configured cookie rules for this request (Flask reads them from its config).
         """
+        if self._watch_processes and environ.get("wsgi.multiprocess"):
+            self._several_processes()
         cookie = cookie or self.cookie
         sid, stale = cookie.read(environ)
         session = self.session_class(self._backend(cookie), sid, rolling=cookie.max_age is not None, resign=stale)
         if eager and sid is not None:
             session.load()
         return session
+
+    def _several_processes(self) -> None:
+        """The server runs several worker processes, each with its own lembro store: a client whose next
+        request reaches another worker is signed out. Said once per process at WARNING, and recorded on
+        the store (``store.multiprocess``, shown by ``StatsApp``); a shared backend (``type=``) is fine."""
+        self._watch_processes = False
+        if self.store is None:
+            return
+        setattr(self.store, "multiprocess", True)  # noqa: B010 - LembroStore does not declare it; read by getattr
+        global _warned_processes
+        with _warning_lock:
+            warn, _warned_processes = not _warned_processes, True
+        if warn:
+            logging.getLogger("lembro_wsgi").warning(
+                "this server runs several worker processes (wsgi.multiprocess), and each keeps its own "
+                "in-memory lembro session store: a client whose next request reaches another worker is signed "
+                "out. Run one process with threads (e.g. gunicorn -w 1 --threads 8), or keep sessions in a "
+                "shared backend (type='ext:redis')")
 
     def close(self, session: Session, cookie: SessionCookie | None = None, resend: bool = False,
               max_age: int | None | Unset = UNSET) -> list[tuple[str, str]]:
@@ -119,3 +156,7 @@ class SessionFactory:
         ``resend`` sends the cookie of a stored session even if unchanged; ``max_age`` overrides the cookie's.
         """
         return (cookie or self.cookie).headers(session.commit(resend), max_age)
+
+
+#: Every option SessionFactory takes, for "did you mean" (the middleware adds environ_key).
+_OPTIONS = frozenset(inspect.signature(SessionFactory).parameters) - {"backend_options"} | {"environ_key"}

@@ -27,14 +27,18 @@ import re
 import time
 from typing import Any
 
-import flask
-from flask.sessions import SessionInterface, SessionMixin
-from werkzeug.http import dump_cookie
+from .options import MAX_SECONDS, missing_extra
+
+try:
+    import flask
+    from flask.sessions import SessionInterface, SessionMixin
+    from werkzeug.http import dump_cookie
+except ModuleNotFoundError as exc:
+    raise ModuleNotFoundError(missing_extra(__name__, "Flask", "flask"), name=exc.name) from exc
 
 from .backend import BackendUnavailable, SessionBackend
 from .cookie import SessionCookie
 from .factory import SessionFactory
-from .options import MAX_SECONDS
 from .session import Session
 
 #: Cookie options of LembroMiddleware that Flask configures itself, and where.

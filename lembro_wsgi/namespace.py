@@ -18,6 +18,7 @@ so a cache never evicts a signed-in user, unless both name one store with
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from typing import Any
@@ -25,9 +26,11 @@ from typing import Any
 from beaker.container import NamespaceManager
 
 from .locks import NamedLocks
-from .options import MAX_SECONDS, parse_seconds
+from .options import MAX_SECONDS, close_option, parse_seconds
 from .registry import named_store, store_for
 from .store import LembroStore, SessionTooLarge
+
+log = logging.getLogger("lembro_wsgi")
 
 #: Seconds a cache value outlives its ``expire``, so Beaker's dogpile lock can serve it while one thread
 #: recreates it (Beaker adds 120 s to session timeouts for the same reason).
@@ -53,6 +56,21 @@ def _fresh_locks_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_fresh_locks_after_fork)
+
+
+_OPTIONS = ("interval", "max_size", "max_sessions", "timeout", "store", "store_name")
+_checked_options: set[str] = set()  # Beaker option names seen: each is looked at once per process
+
+
+def _warn_misspelt(options: dict[str, Any]) -> None:
+    """Warn once about an option that looks like lembro's but is not (``session.maxsize = 4M`` would
+    otherwise leave the default cap in place without a word); Beaker's own options pass quietly."""
+    for name in options.keys() - _checked_options:
+        if len(_checked_options) < 1024:  # names come from configuration: a handful
+            _checked_options.add(name)
+        close = close_option(name, _OPTIONS)
+        if close and close != name:
+            log.warning("Beaker option %r is not a lembro option and is ignored; did you mean %r?", name, close)
 
 
 def _within_bound(seconds: Any) -> Any:
@@ -122,6 +140,8 @@ class LembroNamespaceManager(NamespaceManager):
     ) -> None:
         self.namespace = namespace  # all that Beaker's NamespaceManager.__init__ does; built per request
         self.timeout = None if timeout is None else parse_seconds(_within_bound(timeout), "timeout", allow_none=True)
+        if beaker_options.keys() - _checked_options:
+            _warn_misspelt(beaker_options)
         # Beaker's Session, and only it, passes digest_filenames=False to every backend it builds.
         self.role = "session" if beaker_options.get("digest_filenames") is False else "cache"
         if store is None:

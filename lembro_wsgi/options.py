@@ -12,9 +12,11 @@ raises a ``ValueError`` naming the option and the value it refused::
 
 from __future__ import annotations
 
+import difflib
 import enum
 import math
 import re
+from collections.abc import Iterable
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([kmg]?)(?:i?b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -39,6 +41,27 @@ MAX_BYTES = 2**50
 
 def _fail(option: str, value: object, expected: str) -> ValueError:
     return ValueError(f"{option}: expected {expected}, got {value!r}")
+
+
+def close_option(name: str, known: Iterable[str]) -> str | None:
+    """The known option ``name`` most likely meant (``maxSize``, ``max-size``, ``maxsize`` -> ``max_size``)."""
+    snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower().replace("-", "_")
+    options = list(known)
+    if snake in options:
+        return snake
+    close = difflib.get_close_matches(snake, options, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def unknown_option(name: str, known: Iterable[str], otherwise: str) -> ValueError:
+    """The error for an option nobody takes: a close match suggested, else ``otherwise`` said."""
+    close = close_option(name, known)
+    return ValueError(f"{name}: not an option; did you mean {close!r}?" if close else f"{name}: {otherwise}")
+
+
+def missing_extra(module: str, package: str, extra: str) -> str:
+    """The message for a lembro module whose framework or client is not installed, naming the extra."""
+    return f"{module} needs {package}, which is not installed: pip install 'lembro_wsgi[{extra}]'"
 
 
 def is_none(value: object) -> bool:

@@ -32,7 +32,7 @@ from collections.abc import Hashable
 from typing import Any, Callable
 
 from .heap import KeyedHeap
-from .options import MAX_SECONDS, parse_count, parse_seconds, parse_size
+from .options import MAX_SECONDS, parse_count, parse_seconds, parse_size, unknown_option
 from .purger import Purger
 
 log = logging.getLogger("lembro_wsgi")
@@ -58,6 +58,7 @@ _PICKLE = pickle.HIGHEST_PROTOCOL
 _INF = math.inf
 _loads = pickle.loads
 _REFUSED_MAX = 1024
+_STORE_OPTIONS = ("interval", "max_size", "max_sessions", "timeout", "clock", "on_evict", "name")
 
 Removed = list[tuple[Hashable, str]]
 
@@ -147,9 +148,8 @@ class LembroStore:
         **unknown: Any,
     ) -> None:
         if unknown:
-            option = next(iter(unknown))
-            raise ValueError(f"{option}: not a LembroStore option (interval, max_size, max_sessions, timeout, "
-                             f"clock, on_evict, name)")
+            raise unknown_option(next(iter(unknown)), _STORE_OPTIONS, "not a LembroStore option (" +
+                                 ", ".join(_STORE_OPTIONS) + ")")
         if name is not None and not (isinstance(name, str) and name):
             raise ValueError(f"name: expected None or a non-empty str, got {name!r}")
         self.name = name
@@ -171,11 +171,13 @@ class LembroStore:
         self._warm, self._warm_eternal = KeyedHeap(), KeyedHeap()
         self._heaps = (self._cold, self._cold_eternal, self._warm, self._warm_eternal)
         self._bytes = 0
+        self._warm_bytes = 0  # the part of _bytes held by returning sessions (entry.warm); the rest is one-shot
         self._due = _INF  # no expiry can be due before this (see _expire)
         self._evictions = self._expirations = self._purges = 0
+        self._warm_evictions = 0  # the part of _evictions that were returning sessions
         self._closed = False
         self._history: collections.deque[dict[str, float | int]] = collections.deque(maxlen=HISTORY)
-        self._sampled = (0, 0)  # evictions and expirations at the last sample
+        self._sampled = (0, 0, 0)  # evictions, expirations and returning evictions at the last sample
         self._purger: Purger | None = None
         self._refused: dict[Hashable, None] = {}  # ids refused lately: warned once each, not at every retry
         self._start_purger()
@@ -281,7 +283,7 @@ class LembroStore:
             self._entries.clear()
             for heap in self._heaps:
                 heap.clear()
-            self._bytes = 0
+            self._bytes = self._warm_bytes = 0
             self._due = _INF
 
     def __len__(self) -> int:
@@ -327,9 +329,15 @@ class LembroStore:
         return len(removed)
 
     def stats(self) -> dict[str, int | None]:
-        """Counts for monitoring: sessions, bytes, max_size, max_sessions, evictions, expirations, purges."""
+        """Counts for monitoring: sessions, bytes, max_size, max_sessions, evictions, expirations, purges,
+        and the two eviction tiers apart: ``returning_*`` (read back since written) and ``one_shot_*`` (never
+        read back) ``sessions``, ``bytes`` and ``evictions``, each pair adding up to the total.
+
+        A returning session evicted means the cap is too small for the users who come back.
+        """
         with self._lock:
             removed = self._expire(self.clock())
+            warm_sessions = len(self._warm) + len(self._warm_eternal)
             stats = {
                 "sessions": len(self._entries),
                 "bytes": self._bytes,
@@ -338,13 +346,20 @@ class LembroStore:
                 "evictions": self._evictions,
                 "expirations": self._expirations,
                 "purges": self._purges,
+                "returning_sessions": warm_sessions,
+                "returning_bytes": self._warm_bytes,
+                "returning_evictions": self._warm_evictions,
+                "one_shot_sessions": len(self._entries) - warm_sessions,
+                "one_shot_bytes": self._bytes - self._warm_bytes,
+                "one_shot_evictions": self._evictions - self._warm_evictions,
             }
         self._report(removed)
         return stats
 
     def history(self) -> list[dict[str, float | int]]:
         """Recent samples, oldest first, one per purge (the last ``HISTORY``): ``time`` (seconds since
-        the epoch), ``bytes``, ``sessions``, and the ``evictions`` and ``expirations`` since the sample before."""
+        the epoch), ``bytes``, ``sessions``, and the ``evictions`` (split into ``returning_evictions`` and
+        ``one_shot_evictions``) and ``expirations`` since the sample before."""
         with self._lock:
             return [dict(sample) for sample in self._history]
 
@@ -404,6 +419,8 @@ class LembroStore:
                 if source is not None and source is not entry:
                     self._drop(source)
                 self._bytes += size - entry.size
+                if entry.warm:
+                    self._warm_bytes += size - entry.size
                 entry.blob, entry.plain, entry.size = blob, plain, size
                 self._renew(entry, lifetime, now, entry.warm if source is None else source.warm)
                 if self._bytes > self.max_size or len(entries) > (self.max_sessions or _INF):  # _over, uncalled
@@ -443,14 +460,17 @@ class LembroStore:
                 self._drop(entry)
 
     def _sample(self) -> None:
+        evictions, expirations, warm_evictions = self._sampled
         self._history.append({
             "time": time.time(),
             "bytes": self._bytes,
             "sessions": len(self._entries),
-            "evictions": self._evictions - self._sampled[0],
-            "expirations": self._expirations - self._sampled[1],
+            "evictions": self._evictions - evictions,
+            "expirations": self._expirations - expirations,
+            "returning_evictions": self._warm_evictions - warm_evictions,
+            "one_shot_evictions": self._evictions - evictions - (self._warm_evictions - warm_evictions),
         })
-        self._sampled = (self._evictions, self._expirations)
+        self._sampled = (self._evictions, self._expirations, self._warm_evictions)
 
     def _renew(self, entry: _Entry, lifetime: float | None, now: float, warm: bool) -> None:
         entry.timeout = lifetime
@@ -463,7 +483,9 @@ class LembroStore:
     def _place(self, entry: _Entry, warm: bool) -> None:
         """Put the entry in the heap its state calls for; keys only ever lag behind (see _settle)."""
         heap = self._heaps[2 * warm + (entry.timeout is None)]
-        entry.warm = warm
+        if entry.warm != warm:  # its bytes change tier (the per-tier counts are the heaps' lengths)
+            self._warm_bytes += entry.size if warm else -entry.size
+            entry.warm = warm
         rank = (entry.expires if entry.timeout is not None else entry.used, entry.seq)  # entry.rank(), uncalled
         if entry.heap is not heap:
             if entry.heap is not None:
@@ -496,6 +518,8 @@ class LembroStore:
         entry.heap = None
         del self._entries[entry.sid]
         self._bytes -= entry.size
+        if entry.warm:
+            self._warm_bytes -= entry.size
 
     def _expire(self, now: float) -> Removed:
         """Remove the sessions expired at ``now``.
@@ -530,7 +554,10 @@ class LembroStore:
         assert home is not None  # the entry just written is in its heap
         home.remove(keep)
         removed: Removed = []
+        cold = 0  # how many of them were one-shot: their heaps come first
         for heap in self._heaps:
+            if heap is self._warm:
+                cold = len(removed)
             while self._over(size_goal, count_goal):
                 victim = self._settle(heap)
                 if victim is None:
@@ -540,6 +567,7 @@ class LembroStore:
         keep.hkey = keep.rank()
         home.push(keep)
         self._evictions += len(removed)
+        self._warm_evictions += len(removed) - cold
         if removed:
             log.debug(
                 "evicted %d sessions for size, now %d bytes of %d",
