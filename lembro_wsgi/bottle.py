@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Iterable, Iterator
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .options import missing_extra
 
@@ -29,11 +29,16 @@ try:
 except ModuleNotFoundError as exc:
     raise ModuleNotFoundError(missing_extra(__name__, "Bottle", "bottle"), name=exc.name) from exc
 
-from .factory import SessionFactory
+from .factory import HasStore, SessionFactory
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from .factory import SessionOptions
 from .session import Session
 
 
-class LembroPlugin:
+class LembroPlugin(HasStore):
     """Bottle plugin (API v2); options are those of ``LembroMiddleware`` (see ``SessionFactory``).
 
     Bottle applies one plugin per ``name``, so each plugin is named after its keyword: ``"lembro"`` for
@@ -45,13 +50,12 @@ class LembroPlugin:
     name = "lembro"
     api = 2
 
-    def __init__(self, keyword: str = "session", **options: Any) -> None:
+    def __init__(self, keyword: str = "session", **options: Unpack[SessionOptions]) -> None:
         if not isinstance(keyword, str) or not keyword.isidentifier():
             raise ValueError(f"keyword: expected a Python identifier, got {keyword!r}")
         self.keyword = keyword
         self.name = "lembro" if keyword == "session" else f"lembro.{keyword}"
         self.sessions = SessionFactory(**options)
-        self.store = self.sessions.store
 
     def setup(self, app: bottle.Bottle) -> None:
         """Refuse a second plugin for the same keyword (Bottle would drop one) or cookie (they would

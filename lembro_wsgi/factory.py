@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from .backend import SessionBackend
 from .cookie import SessionCookie
@@ -22,11 +22,51 @@ from .options import UNSET, Unset, close_option, parse_seconds, unknown_option
 from .session import Session
 from .store import LembroStore
 
+if TYPE_CHECKING:
+    from typing import Unpack
+
 _MAX_NAMES = 64
 #: Whether this process has warned that its server runs several worker processes (see _several_processes).
 _warned_processes = False
 _warning_lock = threading.Lock()
 log = logging.getLogger("lembro_wsgi")
+
+
+class BackendOptions(TypedDict, total=False):
+    """The options of another Beaker backend (``type=``) that lembro passes on. Others work too, but a
+    type checker flags them: type them here, or pass them with ``# type: ignore[call-arg]``."""
+
+    url: str
+    urls: str | list[str]
+    data_dir: str
+    lock_dir: str
+    memcache_module: str
+
+
+class StoreOptions(BackendOptions, total=False):
+    """Where sessions live: the options every integration takes, Flask's included."""
+
+    interval: float | str | None
+    max_size: int | str
+    max_sessions: int | str | None
+    timeout: float | str | None
+    store: LembroStore | None
+    type: str | None
+    key_prefix: str | None
+
+
+class SessionOptions(StoreOptions, total=False):
+    """The options of every integration but Flask (whose cookie is Flask's), typed so that a type checker
+    catches a misspelt one (``maxSize=``)."""
+
+    cookie_name: str
+    secret: str | bytes | list[str | bytes] | None
+    secure: bool | str
+    httponly: bool | str
+    samesite: str | None
+    path: str
+    domain: str | None
+    max_age: int | str | None
 
 
 class SessionFactory:
@@ -62,7 +102,7 @@ class SessionFactory:
         type: str | None = None,
         key_prefix: str | None = None,
         session_class: type[Session] = Session,
-        **backend_options: Any,
+        **backend_options: Unpack[BackendOptions],
     ) -> None:
         if store is not None and not isinstance(store, LembroStore):
             raise ValueError(f"store: expected a LembroStore or None, got {store!r}")
@@ -97,6 +137,13 @@ class SessionFactory:
                                       **backend_options)
         self._backends = {self.cookie.name: self.backend}
         self.session_class = session_class
+
+    def lembro_store(self) -> LembroStore:
+        """The LembroStore sessions live in; ``AttributeError`` with another backend (``type=``), which has none."""
+        if self.store is None:
+            raise AttributeError(f"store: type={self.backend.type!r} keeps sessions outside lembro: there is no "
+                                 f"LembroStore (its own tools show its memory)")
+        return self.store
 
     def _prefix(self, cookie: SessionCookie) -> str:
         """The key prefix for sessions under ``cookie``: the one given, else none in a lembro store (the
@@ -160,3 +207,14 @@ class SessionFactory:
 
 #: Every option SessionFactory takes, for "did you mean" (the middleware adds environ_key).
 _OPTIONS = frozenset(inspect.signature(SessionFactory).parameters) - {"backend_options"} | {"environ_key"}
+
+
+class HasStore:
+    """What every integration offers: its ``sessions`` factory and ``store``, typed for a stats page."""
+
+    sessions: SessionFactory
+
+    @property
+    def store(self) -> LembroStore:
+        """The LembroStore (``StatsApp(x.store)``); ``AttributeError`` with another backend, which has none."""
+        return self.sessions.lembro_store()

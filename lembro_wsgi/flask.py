@@ -25,20 +25,27 @@ import logging
 import math
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .options import MAX_SECONDS, missing_extra
 
 try:
     import flask
+    from flask.json.provider import DefaultJSONProvider
     from flask.sessions import SessionInterface, SessionMixin
     from werkzeug.http import dump_cookie
 except ModuleNotFoundError as exc:
     raise ModuleNotFoundError(missing_extra(__name__, "Flask", "flask"), name=exc.name) from exc
 
 from .backend import BackendUnavailable, SessionBackend
-from .cookie import SessionCookie
-from .factory import SessionFactory
+from .cookie import MIN_SECRET, SessionCookie
+from .factory import HasStore, SessionFactory
+from .store import LembroStore
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from .factory import StoreOptions
 from .session import Session
 
 #: Cookie options of LembroMiddleware that Flask configures itself, and where.
@@ -54,6 +61,8 @@ FLASK_SETTINGS = {
     "max_age": "PERMANENT_SESSION_LIFETIME with session.permanent = True",
 }
 CONFIG_PREFIX = "LEMBRO_"
+#: The shortest SECRET_KEY (and fallback) accepted: lembro's minimum for every secret.
+FLASK_MIN_SECRET = MIN_SECRET
 _MAX_CONFIGS = 16
 _NOT_IN_DOMAIN = re.compile(r"[\x00-\x20\x7f;,=\"\\]")  # what would end or bend a Domain attribute
 #: Printable ASCII but ';' and '=', no space at either end: a name browsers send back as it was set.
@@ -139,21 +148,21 @@ class FlaskCookie(SessionCookie):
             raise ValueError(f"domain: Werkzeug cannot write the cookie: {exc}") from exc
 
 
-class LembroSessionInterface(SessionInterface):
+class LembroSessionInterface(SessionInterface, HasStore):
     """Flask session interface over lembro; options are those of ``LembroMiddleware`` but the cookie's.
 
     ``interval``, ``max_size``, ``max_sessions``, ``timeout`` (the idle
-    lifetime of sessions that are not permanent), ``store``, ``type`` and
-    the backend's options. Cookie options come from Flask's config and are
-    refused here, naming the setting to use. ``.store`` is the store.
+    lifetime of sessions that are not permanent), ``store``, ``type``,
+    ``key_prefix`` and the backend's options. Cookie options come from
+    Flask's config and are refused here, naming the setting to use.
+    ``.store`` is the store (for ``StatsApp``).
     """
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, **options: Unpack[StoreOptions]) -> None:
         for name in options:
             if name in FLASK_SETTINGS:
                 raise ValueError(f"{name}: Flask configures it: set {FLASK_SETTINGS[name]} instead")
         self.sessions = SessionFactory(session_class=FlaskSession, **options)
-        self.store = self.sessions.store
         #: Cookie rules by the Flask settings they follow, or why they cannot: one per configuration (an
         #: interface may serve several apps), so each is built, and a refusal logged, once.
         self._cookies: dict[tuple[Any, ...], SessionCookie | str] = {}
@@ -192,6 +201,8 @@ class LembroSessionInterface(SessionInterface):
         With cookie settings lembro cannot follow, the session raises their error when it is used: a
         route that never uses it still answers.
         """
+        if not getattr(app.json, "_lembro_sessions", False):
+            _encode_sessions(app)
         try:
             cookie = self.cookie(app)
         except ValueError as exc:
@@ -253,6 +264,20 @@ def _answer_with_error_handler(app: flask.Flask, exc: BackendUnavailable, respon
     response.direct_passthrough = answer.direct_passthrough
 
 
+def _encode_sessions(app: flask.Flask) -> None:
+    """Let ``jsonify(session)`` work as with Flask's own session (a dict): Flask's JSON provider encodes a
+    lembro session as its data. A provider of another kind (orjson...) is left as it is."""
+    provider: Any = app.json
+    provider._lembro_sessions = True
+    if isinstance(provider, DefaultJSONProvider):
+        fallback = provider.default
+
+        def default(value: Any) -> Any:
+            return dict(value) if isinstance(value, Session) else fallback(value)
+
+        provider.default = default
+
+
 def _flask_cookie(settings: tuple[Any, ...]) -> SessionCookie | str:
     """Cookie rules for Flask's cookie settings, or why lembro cannot follow them (logged at ERROR)."""
     name, secret, fallbacks, secure, httponly, samesite, path, domain, partitioned = settings or (None,) * 9
@@ -263,7 +288,7 @@ def _flask_cookie(settings: tuple[Any, ...]) -> SessionCookie | str:
         return FlaskCookie(
             name, secret=[secret, *reversed(keys)],
             secure=secure, httponly=httponly, samesite=samesite, path=path, domain=domain,
-            partitioned=partitioned, min_secret=1,  # Flask sets no minimum
+            partitioned=partitioned, min_secret=FLASK_MIN_SECRET,  # lembro's minimum, as everywhere
         )
     except ValueError as exc:
         option, _, reason = str(exc).partition(": ")
@@ -283,10 +308,10 @@ class LembroSession:
     """Flask extension: installs a ``LembroSessionInterface`` configured from ``LEMBRO_*`` config keys.
 
     Options given here win over the config. A bad value fails in
-    ``init_app``, naming the config key.
+    ``init_app``, naming the config key. ``.store`` is the store.
     """
 
-    def __init__(self, app: flask.Flask | None = None, **options: Any) -> None:
+    def __init__(self, app: flask.Flask | None = None, **options: Unpack[StoreOptions]) -> None:
         self.options = options
         self.interface: LembroSessionInterface | None = None
         if app is not None:
@@ -305,10 +330,19 @@ class LembroSession:
             interface = LembroSessionInterface(**{**from_config, **self.options})
         except ValueError as exc:
             name, _, reason = str(exc).partition(": ")
-            if name in from_config and name not in self.options:
+            if name.isidentifier() and name not in self.options:  # a config key, or one missing from the config
+                reason = re.sub(r"did you mean '(\w+)'", lambda m: f"did you mean '{CONFIG_PREFIX}{m[1].upper()}'",
+                                reason)
                 raise ValueError(f"{CONFIG_PREFIX}{name.upper()}: {reason}") from exc
             raise
         app.session_interface = interface
         app.extensions["lembro"] = interface
         self.interface = interface
         return interface
+
+    @property
+    def store(self) -> LembroStore:
+        """The store of the interface ``init_app`` installed (``StatsApp(sessions.store)``)."""
+        if self.interface is None:
+            raise AttributeError("store: LembroSession has no store until init_app(app) has run")
+        return self.interface.store

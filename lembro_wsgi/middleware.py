@@ -12,14 +12,19 @@ the same app code on any other Beaker backend.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from .factory import SessionFactory
+from .factory import HasStore, SessionFactory
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from .factory import SessionOptions
 
 WSGIApp = Callable[..., Iterable[bytes]]
 
 
-class LembroMiddleware:
+class LembroMiddleware(HasStore):
     """Wraps a WSGI app with sessions kept in a bounded ``LembroStore`` (or another Beaker backend).
 
     Options (those of ``SessionFactory``, plus ``environ_key``): ``interval=60``,
@@ -31,7 +36,9 @@ class LembroMiddleware:
     option. ``self.store`` is the store, for a stats page.
     """
 
-    def __init__(self, app: WSGIApp, *, environ_key: str = "lembro.session", **options: Any) -> None:
+    def __init__(
+        self, app: WSGIApp, *, environ_key: str = "lembro.session", **options: Unpack[SessionOptions]
+    ) -> None:
         if not callable(app):
             raise ValueError(f"app: expected a WSGI callable, got {app!r}")
         if not isinstance(environ_key, str) or not environ_key:
@@ -39,7 +46,6 @@ class LembroMiddleware:
         self.app = app
         self.environ_key = environ_key
         self.sessions = SessionFactory(**options)
-        self.store = self.sessions.store
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         session = environ[self.environ_key] = self.sessions.open(environ)

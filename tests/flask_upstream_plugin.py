@@ -5,6 +5,7 @@ import flask
 from _pytest import monkeypatch
 from flask.sessions import SecureCookieSessionInterface
 
+import lembro_wsgi.flask as lembro_flask
 from lembro_wsgi.flask import LembroSessionInterface
 
 _original_init = flask.Flask.__init__
@@ -18,6 +19,7 @@ def _init_with_lembro(self, *args, **kwargs):
 
 
 flask.Flask.__init__ = _init_with_lembro
+lembro_flask.FLASK_MIN_SECRET = 1  # Flask's tests use short keys ("test key"); lembro refuses them by default
 
 if not hasattr(monkeypatch, "notset"):  # pytest 9.1 renamed it NOTSET; Flask 3.1's conftest uses the old name
     from _pytest.compat import NOTSET

@@ -15,7 +15,7 @@ from tests.conftest import FakeClock
 
 def make_app(interface=None, **config):
     app = flask.Flask(__name__)
-    app.secret_key = "flask secret"
+    app.secret_key = "a flask secret key"
     app.config.update(config)
     app.session_interface = interface or LembroSessionInterface(interval=None)
 
@@ -140,7 +140,7 @@ def test_secret_key_set_after_the_interface_and_no_key_means_flasks_null_session
     assert client.get("/").text == "0 -"  # reads as empty
     with pytest.raises(RuntimeError, match="secret key"):
         client.get("/inc")
-    app.secret_key = "set later"
+    app.secret_key = "set later, long enough"
     assert client.get("/inc").text == "1"
 
 
@@ -150,7 +150,7 @@ def test_secret_key_fallbacks_verify_and_the_cookie_is_re_signed():
     client.get("/inc")
     old = session_cookie(client)
     app.config["SECRET_KEY_FALLBACKS"] = [app.secret_key]
-    app.secret_key = "the new key"
+    app.secret_key = "the new key, long enough"
     response = client.get("/")  # read-only, but verified by a fallback: re-sent signed with the new key
     assert response.text == "1 -"
     new = session_cookie(client)

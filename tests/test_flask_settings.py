@@ -13,7 +13,7 @@ from lembro_wsgi.flask import LembroSessionInterface
 
 def make_app(interface, **config):
     app = flask.Flask(__name__)
-    app.secret_key = "flask secret"
+    app.secret_key = "a flask secret key"
     app.config.update(config)
     app.session_interface = interface
 
@@ -64,7 +64,7 @@ ACCEPTED = [
     {"SESSION_COOKIE_NAME": "my session"},
     {"SESSION_COOKIE_NAME": "__Host-s", "SESSION_COOKIE_SECURE": True},
     {"SECRET_KEY_FALLBACKS": [""]},
-    {"SECRET_KEY_FALLBACKS": ["", "an older key"]},
+    {"SECRET_KEY_FALLBACKS": ["", "an older key, long enough"]},
     {"SESSION_COOKIE_SAMESITE": "Lax"},
     {"SESSION_COOKIE_SAMESITE": "strict"},
     {"SESSION_COOKIE_SAMESITE": "None"},
@@ -80,7 +80,7 @@ ACCEPTED = [
     {"SESSION_COOKIE_SECURE": 2},
     {"SESSION_COOKIE_HTTPONLY": None},
     {"APPLICATION_ROOT": ""},
-    {"SECRET_KEY_FALLBACKS": [b"bytes key", None]},
+    {"SECRET_KEY_FALLBACKS": [b"a bytes key, long enough", None]},
 ]
 
 
@@ -113,6 +113,8 @@ def test_a_setting_flask_accepts_gives_flasks_own_cookie_and_a_working_session(c
     ({"SESSION_COOKIE_DOMAIN": "example.com; Secure"}, "SESSION_COOKIE_DOMAIN"),
     ({"SECRET_KEY_FALLBACKS": "old key"}, "SECRET_KEY_FALLBACKS"),  # a str: each letter would be a key
     ({"SECRET_KEY_FALLBACKS": 5}, "SECRET_KEY_FALLBACKS"),
+    ({"SECRET_KEY": "abc"}, "SECRET_KEY"),  # lembro's 16-character minimum for every secret, Flask's too
+    ({"SECRET_KEY_FALLBACKS": ["short"]}, "SECRET_KEY_FALLBACKS"),
 ])
 def test_a_setting_lembro_cannot_follow_fails_once_naming_it_and_other_routes_still_answer(config, setting, caplog):
     app = make_app(LembroSessionInterface(interval=None), **config)
@@ -141,3 +143,34 @@ def test_one_interface_serving_apps_with_different_settings_builds_and_logs_each
             assert bad.test_client().get("/health").status_code == 200
     assert len([r for r in caplog.records if r.name == "lembro_wsgi"]) == 1
     assert len(interface.store) == 1  # one client's session, and no orphans from the unusable app
+
+
+def test_jsonify_takes_the_session_as_flasks_own_session_allows():
+    app = make_app(LembroSessionInterface(interval=None))
+
+    @app.route("/json")
+    def as_json():
+        flask.session["user"] = "ana"
+        return flask.jsonify(flask.session)
+
+    assert app.test_client().get("/json").json == {"user": "ana"}
+
+
+def test_the_extension_says_where_its_store_is_and_names_config_keys():
+    from lembro_wsgi import StatsApp
+    from lembro_wsgi.flask import LembroSession
+
+    extension = LembroSession()
+    with pytest.raises(AttributeError, match="init_app"):
+        _ = extension.store
+    app = make_app(LembroSessionInterface(interval=None))
+    extension.init_app(app)
+    assert extension.store is app.session_interface.store
+    StatsApp(extension.store)
+    broken = flask.Flask(__name__)
+    broken.config.update(LEMBRO_TYPE="ext:redis")
+    with pytest.raises(ValueError, match="^LEMBRO_URL: required by type='ext:redis'"):
+        LembroSession(broken)
+    broken.config.update(LEMBRO_TYPE=None, LEMBRO_MAXSIZE="4M")
+    with pytest.raises(ValueError, match="^LEMBRO_MAXSIZE: not an option; did you mean 'LEMBRO_MAX_SIZE'"):
+        LembroSession(broken)

@@ -147,7 +147,7 @@ def test_flask_errorhandler_turns_redis_down_into_a_503(own_redis, how):
     from lembro_wsgi.flask import LembroSessionInterface
 
     app = flask.Flask(__name__)
-    app.secret_key = "flask secret"
+    app.secret_key = "a flask secret key"
     if how == "interface":
         app.session_interface = LembroSessionInterface(type="ext:redis", url=own_redis.url)
     else:
@@ -305,7 +305,7 @@ def test_flask_request_that_never_uses_its_session_answers_while_redis_is_down(o
     from lembro_wsgi.flask import LembroSessionInterface
 
     app = flask.Flask(__name__)
-    app.secret_key = "flask secret"
+    app.secret_key = "a flask secret key"
     app.session_interface = LembroSessionInterface(type="ext:redis", url=own_redis.url)
     stopped = []
 

@@ -226,7 +226,7 @@ def failure(request):
 
 def flask_app(url, errorhandler=True):
     app = flask.Flask(__name__)
-    app.secret_key = "flask secret"
+    app.secret_key = "a flask secret key"
     app.session_interface = LembroSessionInterface(type="ext:redis", url=url)
 
     @app.route("/inc")
