@@ -34,7 +34,7 @@ setup(
         "examples": ["waitress", "pyramid>=2", "pyramid_beaker", "bottle>=0.12", "flask>=3.1"],
         "test": [
             "pytest>=7", "WebTest>=3", "hypothesis>=6", "ruff", "pyramid>=2", "pyramid_beaker", "waitress",
-            "bottle>=0.12", "redis>=4", "flask>=3.1", "prometheus_client>=0.16", "mypy",
+            "bottle>=0.12", "redis>=4", "flask>=3.1", "prometheus_client>=0.16", "mypy", "gunicorn",
         ],
     },
     classifiers=[

@@ -96,6 +96,11 @@ def _card(title: str, figure: str, why: str, extra: str = "") -> str:
 
 _BEAKER_STORES = (" Beaker sessions and Beaker caches are kept in a store of their own each (a cache never "
                   "evicts a signed-in user), unless both name one store with <code>store_name</code>.")
+#: Shown while the store's ``multiprocess`` is set (by SessionFactory, when the server said ``wsgi.multiprocess``).
+_MULTIPROCESS = ('<p class="alert" role="alert"><strong>Several worker processes.</strong> Each keeps its own '
+                 "store (this page shows one): a client whose request reaches another worker is signed out. Run "
+                 "one process with threads (<code>gunicorn -w 1 --threads 8</code>) or use "
+                 "<code>type='ext:redis'</code>.</p>")
 
 
 def render_html(stats: dict[str, Any], history: list[dict[str, Any]], name: str | None = None) -> str:
@@ -126,7 +131,7 @@ def render_html(stats: dict[str, Any], history: list[dict[str, Any]], name: str 
         f"<title>lembro session store</title><style>{_CSS}</style></head><body><main>"
         f"<h1>{'Session store' if name is None else html.escape(f'Store {name!r}')}</h1>"
         '<p class="sub">lembro_wsgi: in-memory sessions, purged and capped.'
-        f"{'' if name is None else _BEAKER_STORES}</p>"
+        f"{'' if name is None else _BEAKER_STORES}</p>{_MULTIPROCESS if stats.get('multiprocess') else ''}"
         f'<div class="cards">{"".join(cards)}</div>'
         '<section class="card" style="margin-top:1rem"><h2>Recent history</h2>'
         f"{_chart(history, cap)}"
@@ -153,6 +158,8 @@ class StatsApp:
             start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Type", "text/plain")])
             return [b"405 Method Not Allowed: this page is read-only\n"]
         stats, history = self.store.stats(), self.store.history()
+        if getattr(self.store, "multiprocess", False):  # see SessionFactory: a field only once it is true
+            stats = {**stats, "multiprocess": True}
         if self._wants_json(environ):
             body = json.dumps({**stats, "name": self.store.name, "history": history}).encode()
             content_type = "application/json"
