@@ -1,16 +1,20 @@
 """A Bottle app with the lembro plugin: counter, login/logout and flash messages.
 
-    python examples/bottle_app.py      # http://127.0.0.1:8081/
+    python examples/bottle_app.py              # http://127.0.0.1:8081/
+    python examples/bottle_app.py --port 0     # any free port (the line it prints names it)
 
 Routes that take a ``session`` argument get one; the others are untouched.
-The cookie is signed with LEMBRO_SECRET (random for the run if unset; a
-placeholder is refused). Forms that POST carry a CSRF token; /stats answers
-requests from this machine only.
+The cookie (bottle_app.sid, a name of its own, so that examples served side
+by side do not sign each other out) is signed with LEMBRO_SECRET (random for
+the run if unset; a placeholder or a short secret is refused). Forms that
+POST carry a CSRF token; /stats answers requests from this machine only.
 """
 
 from __future__ import annotations
 
+import argparse
 import html
+from wsgiref.simple_server import make_server
 
 import bottle
 from example_guard import cookie_secret, csrf_field, csrf_ok, local_only
@@ -20,11 +24,14 @@ from webob import Request
 from lembro_wsgi import StatsApp
 from lembro_wsgi.bottle import LembroPlugin
 
+PORT, COOKIE = 8081, "bottle_app.sid"  # each example has its own port and cookie name
+
 
 def make_app(**options) -> bottle.Bottle:
     app = bottle.Bottle()
     if "secret" not in options:
         options["secret"] = cookie_secret()
+    options.setdefault("cookie_name", COOKIE)
     plugin = LembroPlugin(**options)
     app.install(plugin)
     stats = local_only(StatsApp(plugin.store))  # figures about your users: not for everyone
@@ -83,5 +90,18 @@ def make_app(**options) -> bottle.Bottle:
     return app
 
 
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=PORT, help=f"default {PORT}; 0 for any free port")
+    args = parser.parse_args()
+    app = make_app()  # first: a refused secret stops it before anything listens
+    with make_server("127.0.0.1", args.port, app) as server:
+        print(f"serving on http://127.0.0.1:{server.server_port}/ (Ctrl-C to stop)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+
+
 if __name__ == "__main__":
-    bottle.run(make_app(), host="127.0.0.1", port=8081)
+    main()

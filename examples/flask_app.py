@@ -1,13 +1,15 @@
 """A Flask app with lembro sessions: a counter, login/logout, and the store's stats.
 
-    python examples/flask_app.py              # http://127.0.0.1:8080/
-    python examples/flask_app.py --port 0     # any free port
+    python examples/flask_app.py              # http://127.0.0.1:8082/
+    python examples/flask_app.py --port 0     # any free port (the line it prints names it)
 
 One line makes ``flask.session`` server-side: ``LembroSession(app)`` (or
 ``app.session_interface = LembroSessionInterface(...)``). The cookie is
 signed with ``app.secret_key`` (LEMBRO_SECRET, random for the run if unset; a
-placeholder is refused) and follows Flask's SESSION_COOKIE_* settings. Forms
-that POST carry a CSRF token; /stats answers requests from this machine only.
+placeholder or a short secret is refused) and follows Flask's SESSION_COOKIE_*
+settings (its name here is flask_app.sid, so that examples served side by
+side do not sign each other out). Forms that POST carry a CSRF token; /stats
+answers requests from this machine only.
 """
 
 from __future__ import annotations
@@ -19,17 +21,21 @@ from example_guard import cookie_secret, csrf_field, csrf_ok, local_only
 from example_page import page
 from markupsafe import escape
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.serving import make_server
 
 from lembro_wsgi import StatsApp
 from lembro_wsgi.flask import LembroSession
 
 TITLE = "lembro_wsgi: a Flask app"
+PORT, COOKIE = 8082, "flask_app.sid"  # each example has its own port and cookie name
+
 
 def make_app(**options: object) -> flask.Flask:
     """The app; ``options`` go to the lembro session interface (``store=`` in tests)."""
     app = flask.Flask(__name__)
     app.secret_key = cookie_secret()
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"  # Flask's default is None: recommended
+    app.config["SESSION_COOKIE_NAME"] = COOKIE
     if "store" not in options:  # the store's own options, as an app's config would give them
         app.config.update(LEMBRO_MAX_SIZE="1M", LEMBRO_INTERVAL=60)
     sessions = LembroSession(app, **options).interface
@@ -73,9 +79,15 @@ def make_app(**options: object) -> flask.Flask:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--port", type=int, default=PORT, help=f"default {PORT}; 0 for any free port")
     args = parser.parse_args()
-    make_app().run(host="127.0.0.1", port=args.port)
+    app = make_app()  # first: a refused secret stops it before anything listens
+    server = make_server("127.0.0.1", args.port, app, threaded=True)  # what app.run() serves with
+    print(f"serving on http://127.0.0.1:{server.server_port}/ (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":

@@ -2,12 +2,20 @@
 
     PYTHONPATH=examples pserve examples/pyramid.ini     # http://127.0.0.1:6543/
     python examples/pyramid_app.py                      # the same, without pserve
+    python examples/pyramid_app.py --port 0             # any free port (the line it prints names it)
 
 A counter, a login form protected by Pyramid's CSRF check (the session id is
-regenerated at login), logout (invalidate, by a POST with the token), flash
-messages, and /stats for requests from this machine only. The cookie is signed
-with lembro.secret if the ini sets one, else LEMBRO_SECRET (random for the run
-if unset); a placeholder is refused.
+regenerated at login; a POST without the token is a 403 that stores
+nothing), logout (invalidate, by a POST with the token), flash messages, and
+/stats for requests from this machine only. The cookie (pyramid_app.sid, set
+in the ini) is signed with lembro.secret if the ini sets one, else
+LEMBRO_SECRET (random for the run if unset); a placeholder or a short secret
+is refused.
+
+Served by waitress, keep ``clear_untrusted_proxy_headers = false`` (the ini's
+[server:main] and this file's serve() do): waitress otherwise drops the
+X-Forwarded-*/Forwarded headers of a proxy before the app sees them, and
+behind a reverse proxy on this machine every client would get /stats.
 """
 
 from __future__ import annotations
@@ -15,10 +23,10 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from example_guard import cookie_secret, local_only
+from example_guard import cookie_secret, local_only, pyramid_csrf
 from example_page import page as html_page
 from pyramid.config import Configurator
-from pyramid.csrf import SessionCSRFStoragePolicy
+from pyramid.csrf import get_csrf_token, new_csrf_token
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.interfaces import ISessionFactory
 from pyramid.response import Response
@@ -27,6 +35,7 @@ from pyramid.wsgi import wsgiapp
 from lembro_wsgi import StatsApp
 
 INI = Path(__file__).with_name("pyramid.ini")
+PORT = 6543  # the ini's; each example has its own port and cookie name
 
 
 def page(request, body: str) -> Response:
@@ -41,14 +50,14 @@ def home(request):
 
 
 def login_form(request):
-    token = request.session.get_csrf_token()
+    token = get_csrf_token(request)
     return page(request, "<form method='post'><input name='name' placeholder='your name'>"
                          f"<input type='hidden' name='csrf_token' value='{token}'><button>log in</button></form>")
 
 
 def login(request):
     request.session.regenerate()  # a new id at every change of privilege
-    request.session.new_csrf_token()  # and a new CSRF token
+    new_csrf_token(request)  # and a new CSRF token
     request.session["user"] = request.POST.get("name", "").strip()[:40] or "guest"
     request.session.flash(f"Logged in as {request.session['user']}.")
     return HTTPSeeOther("/")
@@ -56,7 +65,7 @@ def login(request):
 
 def logout_form(request):
     """A link may not log you out: a POST with the token does."""
-    token = request.session.get_csrf_token()
+    token = get_csrf_token(request)
     return page(request, f"<form method='post'><input type='hidden' name='csrf_token' value='{token}'>"
                          "<button>log out</button></form>")
 
@@ -69,11 +78,10 @@ def logout(request):
 
 def main(global_config=None, **settings):
     """The WSGI app; ``settings`` come from the ini file's [app:main] section."""
-    settings["lembro.secret"] = cookie_secret(settings.get("lembro.secret"))
+    settings["lembro.secret"] = cookie_secret(settings.get("lembro.secret"), "the ini's lembro.secret")
     config = Configurator(settings=settings)
     config.include("lembro_wsgi.pyramid")
-    config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
-    config.set_default_csrf_options(require_csrf=True)
+    pyramid_csrf(config)  # every POST checked; a refusal is a 403 that stores nothing
     config.add_route("home", "/")
     config.add_route("login", "/login")
     config.add_route("logout", "/logout")
@@ -92,9 +100,25 @@ def main(global_config=None, **settings):
     return config.make_wsgi_app()
 
 
-if __name__ == "__main__":
-    from pyramid.paster import get_app
-    from waitress import serve
+def serve() -> None:
+    """``python examples/pyramid_app.py [--port N]``: the ini's app, on waitress as pserve serves it."""
+    import argparse
 
-    print("serving on http://127.0.0.1:6543/ (Ctrl-C to stop)", flush=True)
-    serve(get_app(str(INI), "main"), host="127.0.0.1", port=6543)
+    from pyramid.paster import get_app
+    from waitress.server import create_server
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=PORT, help=f"default {PORT}; 0 for any free port")
+    args = parser.parse_args()
+    app = get_app(str(INI), "main")  # first: a refused secret stops it before anything listens
+    # waitress drops proxy headers by default: /stats would then open to every client of a proxy on this machine
+    server = create_server(app, host="127.0.0.1", port=args.port, clear_untrusted_proxy_headers=False)
+    print(f"serving on http://127.0.0.1:{server.effective_port}/ (Ctrl-C to stop)", flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    serve()

@@ -1,13 +1,15 @@
 """A plain WSGI app with lembro sessions: a counter, login/logout, and the store's stats.
 
     python examples/wsgi_app.py              # http://127.0.0.1:8080/
-    python examples/wsgi_app.py --port 0     # any free port
+    python examples/wsgi_app.py --port 0     # any free port (the line it prints names it)
 
 Pages: / counts your visits, /login and /logout show regenerate() and
 invalidate() (forms that POST a CSRF token), /stats is lembro's StatsApp:
 sessions and bytes used against the cap, history, evictions and purges, for
-requests from this machine only. The cookie is signed with LEMBRO_SECRET
-(random for the run if unset; a placeholder is refused).
+requests from this machine only. The cookie (wsgi_app.sid, a name of its
+own, so that examples served side by side do not sign each other out) is
+signed with LEMBRO_SECRET (random for the run if unset; a placeholder or a
+short secret is refused).
 """
 
 from __future__ import annotations
@@ -58,17 +60,21 @@ def site(store: LembroStore):
     return app
 
 
+PORT, COOKIE = 8080, "wsgi_app.sid"  # each example has its own port and cookie name
+
+
 def make_app(store: LembroStore | None = None) -> LembroMiddleware:
     secret = cookie_secret()  # first: a placeholder stops the app before anything starts
     store = store or LembroStore(interval=60, max_size="1M")
-    return LembroMiddleware(site(store), store=store, secret=secret)
+    return LembroMiddleware(site(store), store=store, secret=secret, cookie_name=COOKIE)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--port", type=int, default=PORT, help=f"default {PORT}; 0 for any free port")
     args = parser.parse_args()
-    with make_server("127.0.0.1", args.port, make_app()) as server:
+    app = make_app()  # first: a refused secret stops it before anything listens
+    with make_server("127.0.0.1", args.port, app) as server:
         print(f"serving on http://127.0.0.1:{server.server_port}/ (Ctrl-C to stop)", flush=True)
         try:
             server.serve_forever()
