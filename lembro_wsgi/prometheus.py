@@ -9,12 +9,22 @@ Next to an existing ``/metrics``::
 Gauges ``lembro_sessions``, ``lembro_bytes``, ``lembro_max_bytes`` (and
 ``lembro_max_sessions`` when set); counters ``lembro_evictions_total``,
 ``lembro_expirations_total``, ``lembro_purges_total``; all labelled ``store``.
+The eviction tiers apart, labelled ``store`` and ``tier`` (``returning``: read
+back since written; ``one_shot``: never read back): gauges
+``lembro_tier_sessions``, ``lembro_tier_bytes`` and the counter
+``lembro_tier_evictions_total``. They are metrics of their own, so the totals
+keep their labels and queries such as ``lembro_bytes / lembro_max_bytes``
+work as before. Returning users evicted mean the cap is too small::
+
+    increase(lembro_tier_evictions_total{tier="returning"}[15m]) > 0
+
 Several stores: ``LembroCollector({"web": web_store, "api": api_store})``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -31,6 +41,15 @@ _COUNTERS = (  # CounterMetricFamily adds the _total suffix in the exposition
     ("lembro_evictions", "evictions", "Sessions evicted to stay under a cap."),
     ("lembro_expirations", "expirations", "Sessions removed after their idle timeout."),
     ("lembro_purges", "purges", "Runs of the periodic purge."),
+)
+#: The ``tier`` label's values and the prefixes of their keys in ``stats()``.
+TIERS = (("returning", "returning_"), ("one_shot", "one_shot_"))
+_TIER_FAMILIES = (
+    (GaugeMetricFamily, "lembro_tier_sessions", "sessions",
+     "Live sessions by eviction tier: returning (read back since written) or one_shot (never read back)."),
+    (GaugeMetricFamily, "lembro_tier_bytes", "bytes", "Bytes the store's sessions use, by eviction tier."),
+    (CounterMetricFamily, "lembro_tier_evictions", "evictions",
+     "Sessions evicted to stay under a cap, by eviction tier; returning ones mean the cap is too small."),
 )
 
 
@@ -55,7 +74,8 @@ class LembroCollector(Collector):
         self.stores = dict(stores)
 
     def _families(self, with_samples: bool) -> Iterator[Metric]:
-        stats = {label: store.stats() for label, store in self.stores.items()} if with_samples else {}
+        stats: dict[str, Mapping[str, Any]] = (
+            {label: store.stats() for label, store in self.stores.items()} if with_samples else {})
         capped = any(store.max_sessions is not None for store in self.stores.values())
         for metric, key, doc in _GAUGES:
             if key == "max_sessions" and not capped:
@@ -70,6 +90,12 @@ class LembroCollector(Collector):
             for label, figures in stats.items():
                 counter.add_metric([label], float(figures[key] or 0))
             yield counter
+        for family, metric, key, doc in _TIER_FAMILIES:
+            tiered = family(metric, doc, labels=["store", "tier"])
+            for label, figures in stats.items():
+                for tier, prefix in TIERS:
+                    tiered.add_metric([label, tier], float(figures[prefix + key] or 0))
+            yield tiered
 
     def collect(self) -> Iterator[Metric]:
         return self._families(with_samples=True)

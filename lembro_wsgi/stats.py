@@ -6,15 +6,17 @@ Mount it wherever you like, behind your own auth::
     stats = StatsApp(middleware.store)     # GET: HTML (default) or JSON (Accept or ?format=json)
 
 The page is self-contained (inline CSS and SVG, no JavaScript, no external
-assets): the store against its caps, recent history sampled at each purge,
-evictions and expirations. It never shows session ids or data.
+assets): the store against its caps, sessions and bytes of the two eviction
+tiers (returning users, one-shot clients), evictions by tier (a returning
+session evicted is flagged: the cap is too small), expirations, and recent
+history sampled at each purge. It never shows session ids or data.
 """
 
 from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
@@ -23,17 +25,51 @@ from webob import Request
 from .store import LembroStore
 
 _CSS = """
+*{box-sizing:border-box}
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:#f5f6f8;color:#1d2330}
-main{max-width:60rem;margin:0 auto;padding:1.5rem}
-h1{font-size:1.4rem;margin:0 0 .2rem}p.sub{margin:0 0 1.2rem;color:#5a6372}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(17rem,1fr));gap:1rem}
-.card{background:#fff;border-radius:10px;padding:1rem 1.2rem;box-shadow:0 1px 3px rgba(0,0,0,.08)}
-.card h2{font-size:.95rem;margin:0 0 .4rem;color:#5a6372;font-weight:600}
-.big{font-size:1.6rem;font-weight:700;font-variant-numeric:tabular-nums}
+main{max-width:60rem;margin:0 auto;padding:1.2rem 1.5rem}
+h1{font-size:1.4rem;margin:0 0 .1rem}p.sub{margin:0 0 .9rem;color:#5a6372}
+.alert{background:#fdecea;border:1px solid #e8a49e;border-left:6px solid #d0453b;border-radius:8px;
+ padding:.6rem .9rem;margin:0 0 .9rem;color:#7a1f17}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(17rem,1fr));gap:.9rem}
+.card{background:#fff;border-radius:10px;padding:.85rem 1.1rem;box-shadow:0 1px 3px rgba(0,0,0,.08);min-width:0}
+.card.bad{box-shadow:0 0 0 2px #d0453b}
+.card h2{font-size:.95rem;margin:0 0 .3rem;color:#5a6372;font-weight:600}
+.big{font-size:1.5rem;font-weight:700;font-variant-numeric:tabular-nums;line-height:1.25}
+.of{font-size:.85rem;font-weight:600;color:#5a6372;white-space:nowrap}
 .why{color:#5a6372;font-size:.85rem;margin:.3rem 0 0}
 .num{font-variant-numeric:tabular-nums}
-svg text{font:12px system-ui,sans-serif;fill:#5a6372}
+.gauge{display:block;width:180px;max-width:100%;height:auto}
+.tiers{width:100%;border-collapse:collapse;font-size:.9rem;font-variant-numeric:tabular-nums}
+.tiers th{text-align:left;font-weight:600;padding:.15rem .4rem .15rem 0}
+.tiers td{text-align:right;padding:.15rem 0 .15rem .4rem;white-space:nowrap}
+.tiers .k{font-size:.75rem;color:#5a6372;font-weight:400;text-align:right}
+.dot{display:inline-block;width:.7em;height:.7em;border-radius:2px;margin-right:.35em;vertical-align:-.05em}
+.split{display:flex;height:.6rem;border-radius:4px;overflow:hidden;background:#e4e7ec;margin:.35rem 0 .45rem}
+.ok{color:#1f7a52;font-weight:600}.bad-text{color:#b3261e;font-weight:700}
+.chart{display:grid;grid-template-columns:auto 1fr auto;column-gap:.4rem;margin:1.1rem 0 0}
+.axis{position:relative;height:8.5rem;font-size:.75rem;color:#5a6372;font-variant-numeric:tabular-nums;
+ white-space:nowrap}
+.axis span{position:absolute;transform:translateY(-50%);line-height:1}
+.axis.left span{right:0}.axis.right span{left:0;color:#a86f00}
+.axis .w{visibility:hidden;position:static;transform:none}
+.plot{position:relative;height:8.5rem}
+.plot svg{position:absolute;inset:0;width:100%;height:100%;overflow:visible}
+.plot .cap{position:absolute;right:0;transform:translateY(-115%);font-size:.75rem;color:#b3261e;line-height:1}
+.xaxis{grid-column:2;display:flex;justify-content:space-between;font-size:.75rem;color:#5a6372;margin-top:.25rem}
+.legend{display:flex;flex-wrap:wrap;gap:.2rem 1rem;font-size:.8rem;color:#5a6372;margin:.5rem 0 0}
+.line{display:inline-block;width:1.2em;height:0;border-top:2px solid #3b6fd0;vertical-align:.3em;margin-right:.35em}
+.line.cap{border-top:2px dashed #d0453b}
+@media (max-width:30rem){main{padding:1rem .75rem}.card{padding:.8rem .9rem}}
 """
+
+#: Colours: returning users (kept) and one-shot clients; one-shot evictions (expected) and returning ones (alarm).
+_RETURNING, _ONE_SHOT = "#2f9e6e", "#9aa3b2"
+_EVICTED_ONE_SHOT, _EVICTED_RETURNING = "#d99a1e", "#d0453b"
+
+#: What the page says when returning users lose their sessions: the one sign that the cap is too small.
+ADVICE = "The cap is too small: raise max_size (or max_sessions) until this stays 0."
+_SHORT_ADVICE = "Users who came back lost their session: raise the cap."
 
 
 def humanize(count: int) -> str:
@@ -46,52 +82,135 @@ def humanize(count: int) -> str:
     return f"{size:.1f} GiB"
 
 
+def _tick_bytes(count: float) -> str:
+    """An axis label: ``humanize`` without a trailing ``.0``."""
+    return humanize(round(count)).replace(".0 ", " ")
+
+
+def _percent(used: int, cap: int) -> str:
+    """``used`` against ``cap`` to one decimal, never rounded to an empty ``0.0%`` or a full ``100.0%``."""
+    share = used / cap * 100
+    if 0 < share < 0.05:
+        return "&lt;0.1%"
+    if 99.95 <= share < 100:
+        return "&gt;99.9%"
+    return f"{share:.1f}%"
+
+
 def _gauge(used: int, cap: int, label: str) -> str:
-    """A half-circle gauge of ``used`` against ``cap``, as inline SVG."""
+    """A half-circle gauge of ``used`` against ``cap``, as inline SVG (the arc shows a sliver for any use)."""
     share = min(used / cap, 1.0) if cap else 0.0
     color = "#2f9e6e" if share < 0.75 else "#d99a1e" if share < 0.95 else "#d0453b"
+    arc = max(share * 100, 0.8) if used > 0 else 0.0
+    text = _percent(used, cap) if cap else "0.0%"
     return (
-        f'<svg width="220" height="124" viewBox="0 0 220 124" role="img" aria-label="{html.escape(label)}">'
+        f'<svg class="gauge" width="180" height="100" viewBox="0 0 220 122" role="img" '
+        f'aria-label="{html.escape(label)}: {html.unescape(text)}">'
         '<path d="M20 110 A90 90 0 0 1 200 110" fill="none" stroke="#e4e7ec" stroke-width="18"/>'
         f'<path d="M20 110 A90 90 0 0 1 200 110" fill="none" stroke="{color}" stroke-width="18" '
-        f'pathLength="100" stroke-dasharray="{share * 100:.2f} 100"/>'
-        f'<text x="110" y="104" text-anchor="middle" style="font-size:22px;font-weight:700;fill:#1d2330">'
-        f"{share * 100:.1f}%</text></svg>"
+        f'pathLength="100" stroke-dasharray="{arc:.2f} 100"/>'
+        f'<text x="110" y="104" text-anchor="middle" style="font:700 26px system-ui,sans-serif;fill:#1d2330">'
+        f"{text}</text></svg>"
     )
+
+
+def _nice(most: int) -> int:
+    """The smallest of 1, 2, 4, 6, 8, 10, 20, 40, ... that is at least ``most``: an axis top with whole halves."""
+    scale = 1
+    while True:
+        for step in (1, 2, 4, 6, 8):
+            if step * scale >= most:
+                return step * scale
+        scale *= 10
 
 
 def _chart(history: list[dict[str, Any]], cap: int) -> str:
-    """Bytes (line, against the cap) and evictions per interval (bars) over the sampled history, as SVG."""
-    width, height, pad = 560, 160, 28
+    """Bytes (line, against the cap) and evictions per purge interval (bars, one-shot then returning) over the
+    sampled history.
+
+    The SVG holds shapes only and stretches to any width; every label is HTML text, so it keeps its size on
+    a phone as on a wide screen. Bytes are read on the left axis, evictions on the right (bars use the lower half).
+    """
     if len(history) < 2:
         return '<p class="why">History appears after two purges (one sample per purge).</p>'
-    step = (width - 2 * pad) / (len(history) - 1)
+    count = len(history)
     top = max([cap] + [int(s["bytes"]) for s in history]) or 1
-    most = max(int(s["evictions"]) for s in history) or 1
-    points = " ".join(
-        f"{pad + i * step:.1f},{height - pad - (height - 2 * pad) * int(s['bytes']) / top:.1f}"
-        for i, s in enumerate(history)
+    returning = [int(s.get("returning_evictions", 0)) for s in history]
+    one_shot = [int(s["evictions"]) - r for s, r in zip(history, returning)]
+    most = _nice(max(int(s["evictions"]) for s in history))
+
+    def y_bytes(value: float) -> float:
+        return 100 - 100 * value / top
+
+    def height(value: int) -> float:
+        return 50 * value / most
+
+    points = " ".join(f"{i + 0.5},{y_bytes(int(s['bytes'])):.2f}" for i, s in enumerate(history))
+    grid = "".join(
+        f'<line x1="0" x2="{count}" y1="{y_bytes(cap * q):.2f}" y2="{y_bytes(cap * q):.2f}" stroke="#e4e7ec" '
+        'vector-effect="non-scaling-stroke"/>' for q in (0.25, 0.5, 0.75)
     )
-    bars = "".join(
-        f'<rect x="{pad + i * step - 3:.1f}" y="{height - pad - 40 * int(s["evictions"]) / most:.1f}" width="6" '
-        f'height="{40 * int(s["evictions"]) / most:.1f}" fill="#d99a1e" opacity=".7"/>'
-        for i, s in enumerate(history) if s["evictions"]
+    bars = []
+    for i, (cold, warm) in enumerate(zip(one_shot, returning)):
+        if cold:
+            bars.append(f'<rect x="{i + 0.2}" y="{100 - height(cold):.2f}" width="0.6" height="{height(cold):.2f}" '
+                        f'fill="{_EVICTED_ONE_SHOT}" opacity=".75"/>')
+        if warm:
+            bars.append(f'<rect x="{i + 0.2}" y="{100 - height(cold + warm):.2f}" width="0.6" '
+                        f'height="{height(warm):.2f}" fill="{_EVICTED_RETURNING}"/>')
+    cap_y = y_bytes(cap)
+    svg = (
+        f'<svg viewBox="0 0 {count} 100" preserveAspectRatio="none" role="img" '
+        f'aria-label="bytes used and evictions at each of the last {count} purges">{grid}'
+        f'<line x1="0" x2="{count}" y1="100" y2="100" stroke="#c8ccd4" vector-effect="non-scaling-stroke"/>'
+        f'{"".join(bars)}'
+        f'<line x1="0" x2="{count}" y1="{cap_y:.2f}" y2="{cap_y:.2f}" stroke="#d0453b" stroke-dasharray="5 4" '
+        'vector-effect="non-scaling-stroke"/>'
+        f'<polyline points="{points}" fill="none" stroke="#3b6fd0" stroke-width="2" stroke-linejoin="round" '
+        'vector-effect="non-scaling-stroke"/></svg>'
     )
-    cap_y = height - pad - (height - 2 * pad) * cap / top
+    left_ticks = [(cap * q, y_bytes(cap * q)) for q in (0, 0.25, 0.5, 0.75, 1)]
+    if top > cap:
+        left_ticks.append((top, 0.0))
+    widest = max((_tick_bytes(v) for v, _ in left_ticks), key=len)
+    left = "".join(f'<span style="top:{y:.2f}%">{_tick_bytes(v)}</span>' for v, y in left_ticks)
+    right_ticks = [(most, 50.0), (0, 100.0)] if most == 1 else [(most, 50.0), (most // 2, 75.0), (0, 100.0)]
+    right = "".join(f'<span style="top:{y:.2f}%">{v:,}</span>' for v, y in right_ticks)
     return (
-        f'<svg width="100%" viewBox="0 0 {width} {height}" role="img" aria-label="bytes and evictions over time">'
-        f'<line x1="{pad}" y1="{cap_y:.1f}" x2="{width - pad}" y2="{cap_y:.1f}" stroke="#d0453b" '
-        f'stroke-dasharray="4 4"/><text x="{width - pad}" y="{cap_y - 4:.1f}" text-anchor="end">cap</text>'
-        f'{bars}<polyline points="{points}" fill="none" stroke="#3b6fd0" stroke-width="2"/>'
-        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#c8ccd4"/>'
-        f'<text x="{pad}" y="{height - 8}">{len(history) - 1} purges ago</text>'
-        f'<text x="{width - pad}" y="{height - 8}" text-anchor="end">now</text></svg>'
+        '<div class="chart">'
+        f'<div class="axis left" aria-hidden="true"><span class="w">{widest}</span>{left}</div>'
+        f'<div class="plot">{svg}<span class="cap" style="top:{cap_y:.2f}%">cap</span></div>'
+        f'<div class="axis right" aria-hidden="true"><span class="w">{most:,}</span>{right}</div>'
+        f'<div class="xaxis"><span>{count - 1} purges ago</span><span>now</span></div></div>'
+        '<p class="legend"><span><i class="line"></i>bytes at each purge (left)</span>'
+        '<span><i class="line cap"></i>cap</span>'
+        f'<span><i class="dot" style="background:{_EVICTED_ONE_SHOT}"></i>one-shot evicted (right)</span>'
+        f'<span><i class="dot" style="background:{_EVICTED_RETURNING}"></i>returning evicted (right)</span></p>'
     )
 
 
-def _card(title: str, figure: str, why: str, extra: str = "") -> str:
-    return (f'<section class="card"><h2>{html.escape(title)}</h2>{extra}<div class="big">{figure}</div>'
-            f'<p class="why">{html.escape(why)}</p></section>')
+def _card(title: str, figure: str, why: str, extra: str = "", after: str = "", bad: bool = False) -> str:
+    return (f'<section class="card{" bad" if bad else ""}"><h2>{html.escape(title)}</h2>{extra}'
+            f'<div class="big">{figure}</div>{after}<p class="why">{why}</p></section>')
+
+
+def _tiers(stats: Mapping[str, Any]) -> str:
+    """Returning users against one-shot clients: their share of the bytes, then sessions and bytes each."""
+    warm_bytes, cold_bytes = int(stats.get("returning_bytes", 0)), int(stats.get("one_shot_bytes", 0))
+    total = warm_bytes + cold_bytes
+    bar = ""
+    if total:
+        bar = (f'<div class="split" role="img" aria-label="share of the bytes: returning users '
+               f'{_percent(warm_bytes, total)}, one-shot clients {_percent(cold_bytes, total)}">'
+               f'<span style="width:{100 * warm_bytes / total:.2f}%;background:{_RETURNING}"></span>'
+               f'<span style="width:{100 * cold_bytes / total:.2f}%;background:{_ONE_SHOT}"></span></div>')
+    rows = "".join(
+        f'<tr><th><i class="dot" style="background:{color}"></i>{label}</th>'
+        f'<td>{int(stats.get(f"{key}_sessions", 0)):,}</td><td>{int(stats.get(f"{key}_bytes", 0)):,}</td></tr>'
+        for key, label, color in (("returning", "Returning", _RETURNING), ("one_shot", "One-shot", _ONE_SHOT))
+    )
+    return (f'{bar}<table class="tiers"><tr><th></th><th class="k">sessions</th><th class="k">bytes</th></tr>'
+            f"{rows}</table>")
 
 
 _BEAKER_STORES = (" Beaker sessions and Beaker caches are kept in a store of their own each (a cache never "
@@ -103,13 +222,15 @@ _MULTIPROCESS = ('<p class="alert" role="alert"><strong>Several worker processes
                  "<code>type='ext:redis'</code>.</p>")
 
 
-def render_html(stats: dict[str, Any], history: list[dict[str, Any]], name: str | None = None) -> str:
+def render_html(stats: Mapping[str, Any], history: list[dict[str, Any]], name: str | None = None) -> str:
     """The page for ``stats`` and ``history`` of the store called ``name``: figures as exact integers,
-    humanised sizes beside them."""
+    humanised sizes beside them, and a warning when returning sessions were evicted."""
     used, cap = int(stats["bytes"]), int(stats["max_size"])
+    evicted_returning = int(stats.get("returning_evictions", 0))
+    evicted_one_shot = int(stats.get("one_shot_evictions", int(stats["evictions"]) - evicted_returning))
     cards = [
-        _card("Memory", f'<span class="num">{used:,}</span> of {cap:,} bytes',
-              f"{humanize(used)} of {humanize(cap)}. Over the cap, one batch of evictions brings it to 75%.",
+        _card("Memory", f'<span class="num">{used:,}</span> <span class="of">of {cap:,} bytes</span>',
+              f"{humanize(used)} of {humanize(cap)}; over the cap, evictions bring it to 75%.",
               _gauge(used, cap, "bytes used against the cap")),
     ]
     if stats["max_sessions"]:
@@ -119,24 +240,36 @@ def render_html(stats: dict[str, Any], history: list[dict[str, Any]], name: str 
     else:
         cards.append(_card("Sessions", f"{int(stats['sessions']):,}", "Live sessions; no count cap is set."))
     cards += [
+        _card("Returning and one-shot", "", "Returning: read back since written. One-shot: never read back "
+              "(crawlers, floods); evicted first.", _tiers(stats)),
         _card("Evictions (size)", f"{int(stats['evictions']):,}",
-              "Sessions removed to stay under a cap, one-shot clients first. Steady growth: raise the cap."),
+              f'<span class="bad-text">{html.escape(_SHORT_ADVICE)}</span>' if evicted_returning else
+              "Sessions removed to stay under a cap, one-shot clients first. "
+              + ('<span class="ok">Returning users are safe: none evicted.</span>' if evicted_one_shot else
+                 "None yet."),
+              after=(f'<table class="tiers"><tr><th><i class="dot" style="background:{_EVICTED_ONE_SHOT}"></i>'
+                     f"One-shot</th><td>{evicted_one_shot:,}</td></tr>"
+                     f'<tr><th><i class="dot" style="background:{_EVICTED_RETURNING}"></i>Returning</th>'
+                     f'<td{" class=bad-text" if evicted_returning else ""}>{evicted_returning:,}</td></tr></table>'),
+              bad=bool(evicted_returning)),
         _card("Expirations (idle)", f"{int(stats['expirations']):,}",
               "Sessions removed after their idle timeout, by the purge or when met."),
         _card("Purges", f"{int(stats['purges']):,}", "Runs of the periodic purge; each adds a history sample."),
     ]
+    alert = ""
+    if evicted_returning:
+        alert = (f'<p class="alert" role="alert"><strong>{evicted_returning:,} returning '
+                 f'session{"" if evicted_returning == 1 else "s"} evicted.</strong> {html.escape(ADVICE)}</p>')
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>lembro session store</title><style>{_CSS}</style></head><body><main>"
         f"<h1>{'Session store' if name is None else html.escape(f'Store {name!r}')}</h1>"
         '<p class="sub">lembro_wsgi: in-memory sessions, purged and capped.'
-        f"{'' if name is None else _BEAKER_STORES}</p>{_MULTIPROCESS if stats.get('multiprocess') else ''}"
+        f"{'' if name is None else _BEAKER_STORES}</p>{alert}{_MULTIPROCESS if stats.get('multiprocess') else ''}"
         f'<div class="cards">{"".join(cards)}</div>'
-        '<section class="card" style="margin-top:1rem"><h2>Recent history</h2>'
-        f"{_chart(history, cap)}"
-        '<p class="why">Blue: bytes used at each purge, against the cap (dashed). Amber: evictions since the '
-        "sample before.</p></section></main></body></html>"
+        '<section class="card" style="margin-top:.9rem"><h2>Recent history</h2>'
+        f"{_chart(history, cap)}</section></main></body></html>"
     )
 
 
@@ -157,7 +290,8 @@ class StatsApp:
         if method not in ("GET", "HEAD"):
             start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Type", "text/plain")])
             return [b"405 Method Not Allowed: this page is read-only\n"]
-        stats, history = self.store.stats(), self.store.history()
+        stats: dict[str, Any] = dict(self.store.stats())
+        history = self.store.history()
         if getattr(self.store, "multiprocess", False):  # see SessionFactory: a field only once it is true
             stats = {**stats, "multiprocess": True}
         if self._wants_json(environ):

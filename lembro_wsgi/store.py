@@ -29,7 +29,7 @@ import threading
 import time
 import weakref
 from collections.abc import Hashable
-from typing import Any, Callable
+from typing import Any, Callable, TypedDict
 
 from .heap import KeyedHeap
 from .options import MAX_SECONDS, parse_count, parse_seconds, parse_size, unknown_option
@@ -61,6 +61,25 @@ _REFUSED_MAX = 1024
 _STORE_OPTIONS = ("interval", "max_size", "max_sessions", "timeout", "clock", "on_evict", "name")
 
 Removed = list[tuple[Hashable, str]]
+
+
+class StoreStats(TypedDict):
+    """What ``LembroStore.stats()`` returns. Each ``returning_*`` and ``one_shot_*`` pair adds up to its total:
+    returning sessions were read back since written, one-shot ones never were (and are evicted first)."""
+
+    sessions: int
+    bytes: int
+    max_size: int
+    max_sessions: int | None
+    evictions: int
+    expirations: int
+    purges: int
+    returning_sessions: int
+    returning_bytes: int
+    returning_evictions: int
+    one_shot_sessions: int
+    one_shot_bytes: int
+    one_shot_evictions: int
 
 
 class SessionTooLarge(ValueError):
@@ -328,7 +347,7 @@ class LembroStore:
         self._report(removed)
         return len(removed)
 
-    def stats(self) -> dict[str, int | None]:
+    def stats(self) -> StoreStats:
         """Counts for monitoring: sessions, bytes, max_size, max_sessions, evictions, expirations, purges,
         and the two eviction tiers apart: ``returning_*`` (read back since written) and ``one_shot_*`` (never
         read back) ``sessions``, ``bytes`` and ``evictions``, each pair adding up to the total.
@@ -338,7 +357,7 @@ class LembroStore:
         with self._lock:
             removed = self._expire(self.clock())
             warm_sessions = len(self._warm) + len(self._warm_eternal)
-            stats = {
+            stats: StoreStats = {
                 "sessions": len(self._entries),
                 "bytes": self._bytes,
                 "max_size": self.max_size,
@@ -418,9 +437,10 @@ class LembroStore:
                     entry.sid, entry.warm, entry.heap, entry.size = sid, False, None, 0
                 if source is not None and source is not entry:
                     self._drop(source)
-                self._bytes += size - entry.size
-                if entry.warm:
-                    self._warm_bytes += size - entry.size
+                grown = size - entry.size
+                self._bytes += grown
+                if entry.warm:  # the returning tier's share (_place moves it when the tier changes)
+                    self._warm_bytes += grown
                 entry.blob, entry.plain, entry.size = blob, plain, size
                 self._renew(entry, lifetime, now, entry.warm if source is None else source.warm)
                 if self._bytes > self.max_size or len(entries) > (self.max_sessions or _INF):  # _over, uncalled

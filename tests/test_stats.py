@@ -40,9 +40,11 @@ def test_json_on_accept_or_format_has_every_stat_and_the_history(flooded, reques
     body = webtest.TestApp(StatsApp(store)).get("/", **request_kwargs).json
     assert {k: v for k, v in body.items() if k not in ("history", "name")} == store.stats()
     assert body["name"] == store.name
-    assert len(body["history"]) == 2 and set(body["history"][0]) == {"time", "bytes", "sessions", "evictions",
-                                                                     "expirations"}
+    assert len(body["history"]) == 2 and set(body["history"][0]) == {
+        "time", "bytes", "sessions", "evictions", "expirations", "returning_evictions", "one_shot_evictions"}
     assert body["history"][0]["evictions"] == store.stats()["evictions"] > 0
+    first = body["history"][0]
+    assert first["returning_evictions"] + first["one_shot_evictions"] == first["evictions"]
     assert not any(sid[:8] in str(body) for sid in ids)
 
 

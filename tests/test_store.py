@@ -262,6 +262,8 @@ def test_stats_figures(make_store, clock):
     assert store.stats() == {
         "sessions": 0, "bytes": 0, "max_size": 1024**2, "max_sessions": 10,
         "evictions": 0, "expirations": 0, "purges": 0,
+        "returning_sessions": 0, "returning_bytes": 0, "returning_evictions": 0,
+        "one_shot_sessions": 0, "one_shot_bytes": 0, "one_shot_evictions": 0,
     }
     for i in range(11):
         store.set(str(i), i)
