@@ -185,7 +185,7 @@ class SessionFactory:
         self._watch_processes = False
         if self.store is None:
             return
-        setattr(self.store, "multiprocess", True)  # noqa: B010 - LembroStore does not declare it; read by getattr
+        self.store.multiprocess = True
         global _warned_processes
         with _warning_lock:
             warn, _warned_processes = not _warned_processes, True

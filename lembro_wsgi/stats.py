@@ -292,7 +292,7 @@ class StatsApp:
             return [b"405 Method Not Allowed: this page is read-only\n"]
         stats: dict[str, Any] = dict(self.store.stats())
         history = self.store.history()
-        if getattr(self.store, "multiprocess", False):  # see SessionFactory: a field only once it is true
+        if self.store.multiprocess:  # see SessionFactory: a field only once it is true
             stats = {**stats, "multiprocess": True}
         if self._wants_json(environ):
             body = json.dumps({**stats, "name": self.store.name, "history": history}).encode()

@@ -155,6 +155,10 @@ class LembroStore:
     holds (``'sessions'``, ``'caches'``), for its repr and stats page.
     """
 
+    #: Set when a server said it runs several worker processes (``wsgi.multiprocess``), each with a store of
+    #: its own: SessionFactory warns, and StatsApp shows it.
+    multiprocess = False
+
     def __init__(
         self,
         interval: float | str | None = 60,
