@@ -30,7 +30,7 @@ setup(
         "redis": ["redis>=4"],
         "flask": ["flask>=3.1"],
         "prometheus": ["prometheus_client>=0.16"],
-        "bench": ["cachetools", "cachelib", "flask>=3.1"],
+        "bench": ["cachetools", "cachelib", "flask>=3.1", "Flask-Session>=0.8"],
         "examples": ["waitress", "pyramid>=2", "pyramid_beaker", "bottle>=0.12", "flask>=3.1"],
         "test": [
             "pytest>=7", "WebTest>=3", "hypothesis>=6", "ruff", "pyramid>=2", "pyramid_beaker", "waitress",

@@ -1,6 +1,6 @@
 """One flood, three Flask session stores: who keeps their returning users, and how much memory they hold.
 
-    pip install flask-session cachelib      # the peer, for this benchmark only
+    pip install -e '.[bench]'      # brings the peers: Flask-Session and cachelib
     python benchmarks/flask_flood.py
 
 50 returning users log in (and see the page the login redirects to), then 3,000 one-shot clients (crawlers, a flood of

@@ -1,7 +1,9 @@
-"""Every benchmark in one run (under 3 minutes on 2 cores), the per-request contenders in one interleaved table.
+"""Every benchmark in one run (1 to 3 minutes on 2 cores), the per-request contenders in one interleaved table.
 
     pip install -e '.[bench]'
     python benchmarks/run_all.py
+
+What it runs, in this order (1 in this process, 2 to 5 each in its own, as ``python benchmarks/<script>``):
 
 1. Per request (a session read + write by the same counter app, returning
    clients, interleaved rounds, medians): LembroMiddleware unsigned and
@@ -13,7 +15,11 @@
    1M sessions; flood retention.
 3. store_memory.py: reported bytes against tracemalloc.
 4. beaker_bench.py --flood-only: peak RSS of a 200,000-client flood, lembro
-   against memory, each in its own process.
+   against memory, each in its own process (the per-request half of
+   beaker_bench.py, and middleware_bench.py, are the contenders of 1).
+5. flask_flood.py: one flood through LembroSessionInterface, Flask-Session's
+   cachelib backend and Flask's signed-cookie session: returning users kept,
+   peak server bytes, cookie size.
 """
 
 from __future__ import annotations
@@ -93,6 +99,7 @@ def main() -> None:
     run("store_bench.py")
     run("store_memory.py")
     run("beaker_bench.py", "--flood-only")
+    run("flask_flood.py")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@
    the time per removed session should not grow with n.
 3. The flood scenario (flood.py, also asserted by tests/test_store_flood.py):
    returning users kept by lembro's eviction order against plain
-   nearest-expiry eviction (the seed's policy: sort every session by expiry
+   nearest-expiry eviction (express-lembro's policy: sort every session by expiry
    on each overflow), with users coming back every 5 s and every 30 s.
 """
 
@@ -216,7 +216,7 @@ def bench_removal_cost(sizes: list[int], expired: int) -> None:
 
 
 class NearestExpiryStore:
-    """The seed's policy, for comparison: on overflow sort every session by expiry, evict to 75%."""
+    """express-lembro's policy, for comparison: on overflow sort every session by expiry, evict to 75%."""
 
     def __init__(self, max_size: int, timeout: float, clock: FakeClock) -> None:
         self.max_size, self.timeout, self.clock = max_size, timeout, clock
@@ -255,7 +255,7 @@ def bench_flood() -> None:
     for revisit_every in (5, 30):
         for name, build in (
             ("lembro (never-read-back first)", lambda clock: LembroStore(None, cap, timeout=1800, clock=clock)),
-            ("plain nearest-expiry (seed)", lambda clock: NearestExpiryStore(cap, 1800, clock)),
+            ("nearest-expiry (express-lembro)", lambda clock: NearestExpiryStore(cap, 1800, clock)),
         ):
             clock = FakeClock()
             kept = run_flood(build(clock), clock.advance, cap, revisit_every=revisit_every)

@@ -5,7 +5,7 @@
 
 Routes that take a ``session`` argument get one; the others are untouched.
 The cookie (bottle_app.sid, a name of its own, so that examples served side
-by side do not sign each other out) is signed with LEMBRO_SECRET (random for
+by side do not sign each other out) is signed with SESSION_SECRET (random for
 the run if unset; a placeholder or a short secret is refused). Forms that
 POST carry a CSRF token; /stats answers requests from this machine only.
 """

@@ -10,7 +10,8 @@ import secrets
 import sys
 
 CSRF_KEY = "csrf_token"
-GENERATE = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+#: The README's command that makes a secret and hands it to the app (the examples read SESSION_SECRET).
+GENERATE = "export SESSION_SECRET=\"$(python -c 'import secrets; print(secrets.token_urlsafe(32))')\""
 #: A secret shorter than this, or with fewer distinct characters, is refused (token_urlsafe(32) gives 43).
 MIN_LENGTH, MIN_DISTINCT = 32, 8
 #: Words that give away a sample value copied from a config or a README rather than a generated secret.
@@ -34,25 +35,26 @@ def weakness(secret: str) -> str | None:
 
 
 def cookie_secret(configured: str | None = None, setting: str = "the ini file") -> str:
-    """The secret that signs cookies: ``configured`` (from an ini's ``setting``), else LEMBRO_SECRET, else a random one.
+    """The secret that signs cookies: ``configured`` (from an ini's ``setting``), else SESSION_SECRET, else a random one.
 
     A placeholder left from a sample config, or a short or repetitive secret,
     stops the app with a message; a random secret lasts one run (sessions end
     at restart), which is fine for a demo only. An ini's secret of several
     lines (a rotation list) is checked line by line.
     """
-    source = setting if configured else "LEMBRO_SECRET"
-    secret = configured or os.environ.get("LEMBRO_SECRET")
+    source = setting if configured else "SESSION_SECRET"
+    secret = configured or os.environ.get("SESSION_SECRET")
     if secret:  # empty is unset
         lines = [line.strip() for line in secret.splitlines() if line.strip()] or [secret.strip()]
         reason = next(filter(None, map(weakness, lines)), None)
         if reason:
             raise SystemExit(
                 f"refusing to start: the cookie secret from {source} is {reason}. It signs every session "
-                f"cookie: make a long random one with\n    {GENERATE}\nand set LEMBRO_SECRET to it."
+                f"cookie: {'take it out of the ini file and ' if configured else ''}set a long random one with"
+                f"\n    {GENERATE}"
             )
         return secret
-    print("notice: LEMBRO_SECRET is not set: cookies are signed with a random secret for this run only",
+    print("notice: SESSION_SECRET is not set: cookies are signed with a random secret for this run only",
           file=sys.stderr, flush=True)
     return secrets.token_urlsafe(32)
 

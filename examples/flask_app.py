@@ -5,7 +5,7 @@
 
 One line makes ``flask.session`` server-side: ``LembroSession(app)`` (or
 ``app.session_interface = LembroSessionInterface(...)``). The cookie is
-signed with ``app.secret_key`` (LEMBRO_SECRET, random for the run if unset; a
+signed with ``app.secret_key`` (SESSION_SECRET, random for the run if unset; a
 placeholder or a short secret is refused) and follows Flask's SESSION_COOKIE_*
 settings (its name here is flask_app.sid, so that examples served side by
 side do not sign each other out). Forms that POST carry a CSRF token; /stats

@@ -9,7 +9,7 @@ regenerated at login; a POST without the token is a 403 that stores
 nothing), logout (invalidate, by a POST with the token), flash messages, and
 /stats for requests from this machine only. The cookie (pyramid_app.sid, set
 in the ini) is signed with lembro.secret if the ini sets one, else
-LEMBRO_SECRET (random for the run if unset); a placeholder or a short secret
+SESSION_SECRET (random for the run if unset); a placeholder or a short secret
 is refused.
 
 Served by waitress, keep ``clear_untrusted_proxy_headers = false`` (the ini's

@@ -9,7 +9,7 @@ imported for the stats page only). A visit counter, a reset button (a POST
 with Pyramid's CSRF token; without it, a 403 that stores nothing) that
 revokes the session, and /stats for requests from this machine only. The
 cookie (pyramid_beaker_app.sid, set in the ini) is signed with session.secret
-if the ini sets one, else LEMBRO_SECRET (random for the run if unset); a
+if the ini sets one, else SESSION_SECRET (random for the run if unset); a
 placeholder or a short secret is refused. Served by waitress, keep
 ``clear_untrusted_proxy_headers = false`` (see pyramid_app.py).
 """

@@ -8,7 +8,7 @@ invalidate() (forms that POST a CSRF token), /stats is lembro's StatsApp:
 sessions and bytes used against the cap, history, evictions and purges, for
 requests from this machine only. The cookie (wsgi_app.sid, a name of its
 own, so that examples served side by side do not sign each other out) is
-signed with LEMBRO_SECRET (random for the run if unset; a placeholder or a
+signed with SESSION_SECRET (random for the run if unset; a placeholder or a
 short secret is refused).
 """
 

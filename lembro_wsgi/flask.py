@@ -1,8 +1,9 @@
 """Flask integration: ``flask.session`` kept server-side in a bounded lembro store.
 
-One line, with options in code::
+One line beside the secret key that Flask's own session needs too, with options in code::
 
     from lembro_wsgi.flask import LembroSessionInterface
+    app.secret_key = os.environ["SESSION_SECRET"]
     app.session_interface = LembroSessionInterface(max_size="4M")
 
 or as an extension configured from ``app.config`` (``LEMBRO_MAX_SIZE``,

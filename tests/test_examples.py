@@ -4,6 +4,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
 import webtest
 
 from lembro_wsgi import LembroStore
@@ -20,6 +21,12 @@ def load_example(name):
     sys.modules[name] = module  # Pyramid's Configurator looks its caller up there
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(autouse=True)
+def no_secret_from_the_shell(monkeypatch):
+    """The examples read SESSION_SECRET: one exported in the shell running the tests is not theirs to take."""
+    monkeypatch.delenv("SESSION_SECRET", raising=False)
 
 
 #: A request from this machine: the examples' /stats answers no one else.

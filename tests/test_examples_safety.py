@@ -38,6 +38,12 @@ INI = {"pyramid_app": ("pyramid.ini", "lembro.secret"), "pyramid_beaker_app": ("
 PORTS = {"wsgi_app": 8080, "bottle_app": 8081, "flask_app": 8082, "pyramid_app": 6543, "pyramid_beaker_app": 6544}
 
 
+@pytest.fixture(autouse=True)
+def no_secret_from_the_shell(monkeypatch):
+    """The examples read SESSION_SECRET: one exported in the shell running the tests is not theirs to take."""
+    monkeypatch.delenv("SESSION_SECRET", raising=False)
+
+
 @pytest.fixture(params=PLAIN)
 def example(request):
     """One of the plain examples on a store of the test's, through WebTest: (app, store)."""
@@ -198,7 +204,7 @@ def test_the_beaker_reset_revokes_the_session_a_copied_cookie_held():
 @pytest.mark.parametrize("name", PLAIN)
 @pytest.mark.parametrize("secret", WEAK)
 def test_a_weak_secret_in_the_environment_stops_the_app_with_its_message(name, secret, monkeypatch):
-    monkeypatch.setenv("LEMBRO_SECRET", secret)
+    monkeypatch.setenv("SESSION_SECRET", secret)
     with pytest.raises(SystemExit, match=REFUSED) as refused:
         load_example(name).make_app()
     assert "secrets.token_urlsafe(32)" in str(refused.value)
@@ -210,7 +216,7 @@ def test_a_weak_secret_in_the_environment_stops_the_app_with_its_message(name, s
 def test_the_ini_examples_refuse_a_weak_secret_from_the_environment(name, secret, monkeypatch):
     from pyramid.paster import get_app
 
-    monkeypatch.setenv("LEMBRO_SECRET", secret)
+    monkeypatch.setenv("SESSION_SECRET", secret)
     try:
         with pytest.raises(SystemExit, match=REFUSED):
             get_app(str(EXAMPLES / INI[name][0]), "main")
@@ -237,7 +243,7 @@ def test_the_ini_examples_refuse_a_weak_secret_written_in_the_ini(name, tmp_path
     text = (EXAMPLES / ini).read_text()
     assert "secret =" not in text and "change-me" not in text
     good = "".join(random.Random(3).choices(string.ascii_letters, k=43))
-    monkeypatch.delenv("LEMBRO_SECRET", raising=False)
+    monkeypatch.delenv("SESSION_SECRET", raising=False)
     try:
         for value in (PLACEHOLDER, "a-long-random-string", f"\n    {good}\n    your-secret-key-here-0123456789"):
             copy = tmp_path / ini
@@ -257,17 +263,17 @@ def test_the_readme_shows_no_secret_to_paste():
         assert value not in text
     assignments = re.findall(r"secret\w*[\"'\]]*\s*=\s*(\S+)", text)
     assert assignments and all(value.startswith(("os.environ", "...")) for value in assignments), assignments
-    assert 'python -c "import secrets; print(secrets.token_urlsafe(32))"' in text
+    assert load_example("example_guard").GENERATE in text  # what a refused secret's message says to run
 
 
 # Real servers on 127.0.0.1: the examples as the README runs them.
 
 def start(args, tmp_env=None, ready=r"[Ss]erving on (http://127\.0\.0\.1:\d+)", timeout=60):
-    """``python ARGS`` (no LEMBRO_SECRET unless in ``tmp_env``); returns (process, output so far, base URL or None).
+    """``python ARGS`` (no SESSION_SECRET unless in ``tmp_env``); returns (process, output so far, base URL or None).
 
     Reads stdout and stderr until ``ready`` matches or the process ends, within ``timeout`` seconds.
     """
-    environ = {key: value for key, value in os.environ.items() if key != "LEMBRO_SECRET"}
+    environ = {key: value for key, value in os.environ.items() if key != "SESSION_SECRET"}
     environ["PYTHONPATH"] = os.pathsep.join([str(EXAMPLES), str(EXAMPLES.parent), environ.get("PYTHONPATH", "")])
     environ["PYTHONUNBUFFERED"] = "1"
     process = subprocess.Popen([sys.executable, *map(str, args)], env={**environ, **(tmp_env or {})},
@@ -379,7 +385,7 @@ def test_plain_stats_refuse_a_reverse_proxy_and_a_foreign_host(name):
 
 @pytest.mark.parametrize("name", list(INI))
 def test_a_pyramid_example_with_a_weak_secret_never_says_it_serves(name):
-    process, output, base = start([EXAMPLES / f"{name}.py", "--port", "0"], {"LEMBRO_SECRET": "your-secret-key-here"})
+    process, output, base = start([EXAMPLES / f"{name}.py", "--port", "0"], {"SESSION_SECRET": "your-secret-key-here"})
     try:
         assert base is None, output  # it announced serving, with a secret it was about to refuse
         assert process.wait(30) == 1
@@ -425,7 +431,7 @@ def test_the_examples_run_side_by_side_in_one_browser():
 def test_the_readmes_first_command_serves_with_a_random_secret_and_refuses_a_weak_one():
     process, output, base = start([EXAMPLES / "wsgi_app.py", "--port", "0"])
     try:
-        assert "notice: LEMBRO_SECRET is not set" in output and base
+        assert "notice: SESSION_SECRET is not set" in output and base
         client = browser()
         assert "Visits in this session: 1" in client.open(base + "/").read().decode()
         assert client.open(base + "/stats").status == 200  # a real client on 127.0.0.1
@@ -435,7 +441,7 @@ def test_the_readmes_first_command_serves_with_a_random_secret_and_refuses_a_wea
     finally:
         stop(process)
     for secret in (PLACEHOLDER, "short", "your-secret-key-here"):  # short: the library's traceback before
-        process, output, base = start([EXAMPLES / "wsgi_app.py", "--port", "0"], {"LEMBRO_SECRET": secret})
+        process, output, base = start([EXAMPLES / "wsgi_app.py", "--port", "0"], {"SESSION_SECRET": secret})
         try:
             assert base is None, output
             assert process.wait(30) == 1
