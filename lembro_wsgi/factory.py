@@ -117,18 +117,19 @@ class SessionFactory:
         for name in backend_options:  # a misspelt lembro option would reach the backend, which ignores it
             if name not in _OPTIONS and close_option(name, _OPTIONS):
                 raise unknown_option(name, _OPTIONS, "")
-        if type == "memory":
-            log.warning("type='memory' is Beaker's unbounded backend, the one lembro replaces: it never drops "
-                        "expired sessions and has no cap, so a flood of new clients grows it until the process "
-                        "dies. Leave type= out for lembro's bounded store, or use type='ext:redis'")
         given = {"interval": interval, "max_size": max_size, "max_sessions": max_sessions}
         store_options: dict[str, Any] = {name: value for name, value in given.items() if value is not UNSET}
         if store_options and not (lembro and store is None):
             name = next(iter(store_options))
-            where = f"type={type!r} bounds its own memory" if not lembro else "the store= given has its own"
+            where = ("the store= given has its own" if lembro else "type='memory' has no cap at all: leave type= out "
+                     "for lembro's bounded store" if type == "memory" else f"type={type!r} bounds its own memory")
             raise ValueError(f"{name}: a lembro store option, refused here: {where} (got {store_options[name]!r})")
         if not lembro and store is not None:
             raise ValueError(f"store: a LembroStore means nothing with type={type!r}")
+        if type == "memory":
+            log.warning("type='memory' is Beaker's unbounded backend, the one lembro replaces: it never drops "
+                        "expired sessions and has no cap, so a flood of new clients grows it until the process "
+                        "dies. Leave type= out for lembro's bounded store, or use type='ext:redis'")
         if lembro and store is None:
             store = LembroStore(**store_options, timeout=lifetime)
         self.store = store if lembro else None
@@ -205,8 +206,8 @@ class SessionFactory:
         return (cookie or self.cookie).headers(session.commit(resend), max_age)
 
 
-#: Every option SessionFactory takes, for "did you mean" (the middleware adds environ_key).
-_OPTIONS = frozenset(inspect.signature(SessionFactory).parameters) - {"backend_options"} | {"environ_key"}
+#: Every option SessionFactory takes, for "did you mean".
+_OPTIONS = frozenset(inspect.signature(SessionFactory).parameters) - {"backend_options"}
 
 
 class HasStore:

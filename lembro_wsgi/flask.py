@@ -28,7 +28,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from .options import MAX_SECONDS, missing_extra
+from .options import MAX_SECONDS, close_option, missing_extra, unknown_option
 
 try:
     import flask
@@ -40,13 +40,11 @@ except ModuleNotFoundError as exc:
 
 from .backend import BackendUnavailable, SessionBackend
 from .cookie import MIN_SECRET, SessionCookie
-from .factory import HasStore, SessionFactory
+from .factory import HasStore, SessionFactory, StoreOptions
 from .store import LembroStore
 
 if TYPE_CHECKING:
     from typing import Unpack
-
-    from .factory import StoreOptions
 from .session import Session
 
 #: Cookie options of LembroMiddleware that Flask configures itself, and where.
@@ -65,6 +63,8 @@ CONFIG_PREFIX = "LEMBRO_"
 #: The shortest SECRET_KEY (and fallback) accepted: lembro's minimum for every secret.
 FLASK_MIN_SECRET = MIN_SECRET
 _MAX_CONFIGS = 16
+#: The options Flask's interface takes (its cookie is Flask's), for "did you mean".
+_FLASK_OPTIONS = frozenset(StoreOptions.__optional_keys__)
 _NOT_IN_DOMAIN = re.compile(r"[\x00-\x20\x7f;,=\"\\]")  # what would end or bend a Domain attribute
 #: Printable ASCII but ';' and '=', no space at either end: a name browsers send back as it was set.
 _FLASK_NAME = re.compile(r"[!-:<>-~](?:[ !-:<>-~]*[!-:<>-~])?")
@@ -161,8 +161,14 @@ class LembroSessionInterface(SessionInterface, HasStore):
 
     def __init__(self, **options: Unpack[StoreOptions]) -> None:
         for name in options:
-            if name in FLASK_SETTINGS:
-                raise ValueError(f"{name}: Flask configures it: set {FLASK_SETTINGS[name]} instead")
+            if name in FLASK_SETTINGS or name == "session_class":
+                raise ValueError(f"{name}: Flask configures it: set {FLASK_SETTINGS.get(name, 'it')} instead")
+            if name not in _FLASK_OPTIONS:
+                cookie_option = close_option(name, FLASK_SETTINGS)
+                if cookie_option and not close_option(name, _FLASK_OPTIONS):
+                    raise ValueError(f"{name}: Flask configures the cookie: set {FLASK_SETTINGS[cookie_option]}")
+                if close_option(name, _FLASK_OPTIONS):
+                    raise unknown_option(name, _FLASK_OPTIONS, "")
         self.sessions = SessionFactory(session_class=FlaskSession, **options)
         #: Cookie rules by the Flask settings they follow, or why they cannot: one per configuration (an
         #: interface may serve several apps), so each is built, and a refusal logged, once.
@@ -293,8 +299,12 @@ def _flask_cookie(settings: tuple[Any, ...]) -> SessionCookie | str:
         )
     except ValueError as exc:
         option, _, reason = str(exc).partition(": ")
-        option = option.partition("[")[0]
-        error = f"{FLASK_SETTINGS.get(option, option)}: {reason}"
+        index = option.partition("[")[2].rstrip("]")
+        if option.startswith("secret") and index.isdigit():  # the secrets are SECRET_KEY, then the fallbacks reversed
+            setting = "SECRET_KEY" if index == "0" else f"SECRET_KEY_FALLBACKS[{len(keys or ()) - int(index)}]"
+        else:
+            setting = FLASK_SETTINGS.get(option, option)
+        error = f"{setting}: {reason}"
         log.error("Flask sessions are unusable: %s", error)
         return error
 
@@ -315,6 +325,7 @@ class LembroSession:
     def __init__(self, app: flask.Flask | None = None, **options: Unpack[StoreOptions]) -> None:
         self.options = options
         self.interface: LembroSessionInterface | None = None
+        self._interfaces: dict[str, LembroSessionInterface] = {}  # by app name
         if app is not None:
             self.init_app(app)
 
@@ -323,15 +334,18 @@ class LembroSession:
             key[len(CONFIG_PREFIX):].lower(): value for key, value in app.config.items()
             if key.startswith(CONFIG_PREFIX)
         }
-        if "store" in self.options or "type" in self.options:  # an explicit backend: the config's gives way
-            lembro = "store" not in self.options and self.options.get("type") in (None, "lembro")
-            kept = _STORE_OPTIONS | {"timeout", "key_prefix"} if lembro else {"timeout", "key_prefix"}
-            from_config = {k: v for k, v in from_config.items() if k in kept}
         try:
+            for name in from_config:  # a misspelt key is named even where the backend in code drops the config's
+                if name not in _FLASK_OPTIONS and close_option(name, _FLASK_OPTIONS):
+                    raise unknown_option(name, _FLASK_OPTIONS, "")
+            if "store" in self.options or "type" in self.options:  # an explicit backend: the config's gives way
+                lembro = "store" not in self.options and self.options.get("type") in (None, "lembro")
+                kept = _STORE_OPTIONS | {"timeout", "key_prefix"} if lembro else {"timeout", "key_prefix"}
+                from_config = {k: v for k, v in from_config.items() if k in kept}
             interface = LembroSessionInterface(**{**from_config, **self.options})
         except ValueError as exc:
             name, _, reason = str(exc).partition(": ")
-            if name.isidentifier() and name not in self.options:  # a config key, or one missing from the config
+            if name not in self.options:  # a config key, or one missing from the config
                 reason = re.sub(r"did you mean '(\w+)'", lambda m: f"did you mean '{CONFIG_PREFIX}{m[1].upper()}'",
                                 reason)
                 raise ValueError(f"{CONFIG_PREFIX}{name.upper()}: {reason}") from exc
@@ -339,11 +353,16 @@ class LembroSession:
         app.session_interface = interface
         app.extensions["lembro"] = interface
         self.interface = interface
+        self._interfaces[app.name] = interface
         return interface
 
     @property
     def store(self) -> LembroStore:
-        """The store of the interface ``init_app`` installed (``StatsApp(sessions.store)``)."""
+        """The store of the interface ``init_app`` installed (``StatsApp(sessions.store)``); for an extension
+        serving several apps, ``app.session_interface.store`` says which."""
         if self.interface is None:
             raise AttributeError("store: LembroSession has no store until init_app(app) has run")
+        if len({id(interface.store) for interface in self._interfaces.values()}) > 1:
+            raise AttributeError(f"store: this LembroSession serves several apps with stores of their own "
+                                 f"({', '.join(self._interfaces)}): use app.session_interface.store")
         return self.interface.store

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 from typing import Any
 
 from beaker.container import NamespaceManager
@@ -59,18 +60,24 @@ if hasattr(os, "register_at_fork"):
 
 
 _OPTIONS = ("interval", "max_size", "max_sessions", "timeout", "store", "store_name")
-_checked_options: set[str] = set()  # Beaker option names seen: each is looked at once per process
+#: Beaker option names seen, by role: each is looked at once per process.
+_checked_options: dict[str, set[str]] = {"session": set(), "cache": set()}
+_checking = threading.Lock()
 
 
-def _warn_misspelt(options: dict[str, Any]) -> None:
+def _warn_misspelt(role: str, options: dict[str, Any]) -> None:
     """Warn once about an option that looks like lembro's but is not (``session.maxsize = 4M`` would
     otherwise leave the default cap in place without a word); Beaker's own options pass quietly."""
-    for name in options.keys() - _checked_options:
-        if len(_checked_options) < 1024:  # names come from configuration: a handful
-            _checked_options.add(name)
+    checked = _checked_options[role]
+    with _checking:
+        new = options.keys() - checked
+        if len(checked) < 1024:  # names come from configuration: a handful
+            checked.update(new)
+    for name in new:
         close = close_option(name, _OPTIONS)
         if close and close != name:
-            log.warning("Beaker option %r is not a lembro option and is ignored; did you mean %r?", name, close)
+            log.warning("Beaker %s option %r is not a lembro option and is ignored; did you mean %r?",
+                        role, name, close)
 
 
 def _within_bound(seconds: Any) -> Any:
@@ -140,10 +147,10 @@ class LembroNamespaceManager(NamespaceManager):
     ) -> None:
         self.namespace = namespace  # all that Beaker's NamespaceManager.__init__ does; built per request
         self.timeout = None if timeout is None else parse_seconds(_within_bound(timeout), "timeout", allow_none=True)
-        if beaker_options.keys() - _checked_options:
-            _warn_misspelt(beaker_options)
         # Beaker's Session, and only it, passes digest_filenames=False to every backend it builds.
-        self.role = "session" if beaker_options.get("digest_filenames") is False else "cache"
+        self.role = role = "session" if beaker_options.get("digest_filenames") is False else "cache"
+        if beaker_options.keys() - _checked_options[role]:
+            _warn_misspelt(role, beaker_options)
         if store is None:
             if store_name is None:
                 store = store_for(interval, max_size, max_sessions, name=f"{self.role}s")

@@ -56,7 +56,9 @@ def close_option(name: str, known: Iterable[str]) -> str | None:
 def unknown_option(name: str, known: Iterable[str], otherwise: str) -> ValueError:
     """The error for an option nobody takes: a close match suggested, else ``otherwise`` said."""
     close = close_option(name, known)
-    return ValueError(f"{name}: not an option; did you mean {close!r}?" if close else f"{name}: {otherwise}")
+    if close and close != name:
+        return ValueError(f"{name}: not an option; did you mean {close!r}?")
+    return ValueError(f"{name}: {otherwise or 'not an option here'}")
 
 
 def missing_extra(module: str, package: str, extra: str) -> str:
@@ -102,6 +104,8 @@ def parse_seconds(
     if type(value) is float and 0 < value <= MAX_SECONDS:  # already parsed: the per-request path
         return value
     expected = f"a positive number of seconds up to {MAX_SECONDS:,}" + (" or None" if allow_none else "")
+    if isinstance(value, str) and not value.strip():  # an unset variable, never "no expiry" or "no purge"
+        raise _fail(option, value, expected + " (spelt 'none')" if allow_none else expected)
     if is_none(value):
         if allow_none:
             return None

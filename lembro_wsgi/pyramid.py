@@ -101,6 +101,8 @@ class LembroSessionFactory(HasStore):
     """A Pyramid session factory; options are those of ``LembroMiddleware`` (see ``SessionFactory``)."""
 
     def __init__(self, **options: Unpack[SessionOptions]) -> None:
+        if "session_class" in options:
+            raise ValueError("session_class: the Pyramid integration sets it (PyramidSession)")
         self.sessions = SessionFactory(session_class=PyramidSession, **options)
         self._warned_late = False
 

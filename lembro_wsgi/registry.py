@@ -21,7 +21,9 @@ from .options import UNSET, Unset, parse_count, parse_seconds, parse_size
 from .store import LembroStore
 
 _stores: dict[tuple[Any, ...], LembroStore] = {}
-_named: dict[str, LembroStore] = {}  # stores asked for by a store_name: one each, whatever the caps
+_named: dict[str, LembroStore] = {}
+#: The stores Beaker sessions and caches get by default, one per configuration of caps.
+DEFAULT_NAMES = ("sessions", "caches")  # stores asked for by a store_name: one each, whatever the caps
 _by_raw: dict[tuple[Any, ...], LembroStore] = {}  # options as given, so a request need not parse them again
 _lock = threading.Lock()
 
@@ -49,7 +51,10 @@ def store_key(interval: float | str | None = 60, max_size: int | str = "1M",
 def store_for(interval: float | str | None = 60, max_size: int | str = "1M",
               max_sessions: int | str | None = None, name: str = "sessions") -> LembroStore:
     """The store that Beaker configurations with these options use (``'sessions'`` or ``'caches'``), made now
-    if none has been: for the backend, and for a stats page built before the first request."""
+    if none has been: for the backend, and for a stats page built before the first request. Another
+    ``name`` is a ``store_name``'s one store (see ``named_store``)."""
+    if name not in DEFAULT_NAMES:
+        return named_store(name, interval, max_size, max_sessions)
     raw = (name, type(interval), interval, type(max_size), max_size, type(max_sessions), max_sessions)  # True != 1
     try:
         store = _by_raw.get(raw)
@@ -102,6 +107,9 @@ def named_store(name: str, interval: float | str | None = 60, max_size: int | st
     """The one store called ``name`` (a ``store_name`` shared on purpose), made with these options by the
     first configuration that uses it; a later one must agree (two caps cannot be one store: ValueError
     says which differs)."""
+    if name in DEFAULT_NAMES:
+        raise ValueError(f"store_name: {name!r} is the name of the default store, which each configuration "
+                         f"of its own caps gets: give a shared store another name")
     _, seconds, size, count = store_key(interval, max_size, max_sessions, name)
     with _lock:
         store = _named.get(name)

@@ -174,3 +174,40 @@ def test_the_extension_says_where_its_store_is_and_names_config_keys():
     broken.config.update(LEMBRO_TYPE=None, LEMBRO_MAXSIZE="4M")
     with pytest.raises(ValueError, match="^LEMBRO_MAXSIZE: not an option; did you mean 'LEMBRO_MAX_SIZE'"):
         LembroSession(broken)
+
+
+def test_misspelt_lembro_keys_are_named_even_beside_a_backend_given_in_code(tmp_path):
+    from lembro_wsgi import LembroStore
+    from lembro_wsgi.flask import LembroSession
+
+    cases = [
+        ({"LEMBRO_TIMOUT": 60}, {"store": LembroStore(interval=None)}, "^LEMBRO_TIMOUT: .*'LEMBRO_TIMEOUT'"),
+        ({"LEMBRO_KEYPREFIX": "x:"}, {"type": "file", "data_dir": str(tmp_path)}, "^LEMBRO_KEYPREFIX: .*'LEMBRO_KEY_PREFIX'"),
+        ({"LEMBRO_MAX-SIZE": "4M"}, {}, "^LEMBRO_MAX-SIZE: .*'LEMBRO_MAX_SIZE'"),
+        ({"LEMBRO_COOKIENAME": "sid"}, {}, "^LEMBRO_COOKIENAME: Flask configures the cookie: set SESSION_COOKIE_NAME"),
+    ]
+    for config, options, message in cases:
+        app = flask.Flask(__name__)
+        app.config.update(config)
+        with pytest.raises(ValueError, match=message):
+            LembroSession(app, **options)
+
+
+def test_the_extension_serving_two_apps_does_not_pick_one_store_for_both():
+    from lembro_wsgi.flask import LembroSession
+
+    extension = LembroSession()
+    first, second = flask.Flask("first"), flask.Flask("second")
+    second.config["LEMBRO_MAX_SIZE"] = "8M"
+    extension.init_app(first)
+    assert extension.store is first.session_interface.store
+    extension.init_app(second)
+    with pytest.raises(AttributeError, match="serves several apps.*app.session_interface.store"):
+        _ = extension.store
+
+
+def test_a_short_fallback_key_is_named_by_its_place():
+    app = make_app(LembroSessionInterface(interval=None), SECRET_KEY_FALLBACKS=["an old key, long enough", "short"])
+    app.testing = True
+    with pytest.raises(ValueError, match=r"^SECRET_KEY_FALLBACKS\[1\]: expected a str/bytes of at least 16"):
+        app.test_client().get("/login")

@@ -135,14 +135,14 @@ def test_registry_tells_true_from_one():
     reset_stores()
 
 
-@pytest.mark.parametrize("given, expected", [("none", None), ("", None), (None, None), ("60", 60.0), (60, 60.0)])
+@pytest.mark.parametrize("given, expected", [("none", None), (None, None), ("60", 60.0), (60, 60.0)])
 def test_namespace_manager_timeout_takes_ini_spellings(given, expected):
     from lembro_wsgi import LembroNamespaceManager
 
     assert LembroNamespaceManager("ns", timeout=given, store=LembroStore(interval=None)).timeout == expected
 
 
-@pytest.mark.parametrize("given", [-5.0, 0.0, float("nan"), float("inf"), "soon"])
+@pytest.mark.parametrize("given", [-5.0, 0.0, float("nan"), float("inf"), "soon", "", "  "])
 def test_namespace_manager_refuses_a_bad_timeout_naming_it(given):
     from lembro_wsgi import LembroNamespaceManager
 
@@ -167,3 +167,12 @@ def test_session_backend_takes_ini_spellings_of_its_timeout(tmp_path):
     backend.save("sid", {"created": 0.0, "accessed": 0.0, "data": {"n": 1}})
     assert backend.timeout == 60.0 and backend.load("sid")["data"] == {"n": 1}
     assert SessionBackend(type="file", data_dir=str(tmp_path), timeout="none").timeout is None
+
+
+@pytest.mark.parametrize("option", ["timeout", "interval"])
+def test_an_empty_timeout_or_interval_is_refused_not_read_as_none(option):
+    """An unset variable in an ini (``lembro.timeout =``) must not mean "never expire" or "never purge"."""
+    from lembro_wsgi import LembroMiddleware
+
+    with pytest.raises(ValueError, match=f"^{option}: .*spelt 'none'.*got ''"):
+        LembroMiddleware(lambda environ, start_response: [], **{option: ""})

@@ -59,7 +59,7 @@ def test_a_beaker_option_that_looks_like_lembros_is_warned_about_once(caplog):
         for _ in range(3):
             assert beaker.get("/").text == "ok"
     warned = [r.getMessage() for r in caplog.records if r.name == "lembro_wsgi"]
-    assert warned == ["Beaker option 'maxsize' is not a lembro option and is ignored; did you mean 'max_size'?"]
+    assert warned == ["Beaker session option 'maxsize' is not a lembro option and is ignored; did you mean 'max_size'?"]
     reset_stores()
 
 
@@ -82,3 +82,45 @@ def test_a_missing_redis_client_names_the_extra_to_install():
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
     assert "ValueError: type: 'ext:redis' needs the redis client, which is not installed: " \
            "pip install 'lembro_wsgi[redis]'" in result.stderr
+
+
+def test_a_suggestion_is_never_the_option_refused_nor_one_refused_next():
+    from lembro_wsgi.bottle import LembroPlugin
+
+    with pytest.raises(ValueError, match="^environ_key: not a lembro option"):
+        LembroPlugin(environ_key="x")  # only the middleware takes it: no "did you mean 'environ_key'"
+
+
+def test_a_store_name_is_one_store_whoever_asks_first_and_the_default_names_are_reserved():
+    from lembro_wsgi import get_store, store_for
+
+    reset_stores()
+    early = store_for(max_size="4M", name="shared")  # a stats page built before the first request
+    beaker = webtest.TestApp(SessionMiddleware(
+        lambda environ, start_response: (environ["beaker.session"].__setitem__("n", 1),
+                                         environ["beaker.session"].save(), app(environ, start_response))[2],
+        {"session.type": "lembro", "session.store_name": "shared", "session.max_size": "4M"},
+    ))
+    beaker.get("/")
+    assert get_store(name="shared") is early and len(early) == 1
+    with pytest.raises(ValueError, match="store_name: 'sessions' is the name of the default store"):
+        webtest.TestApp(SessionMiddleware(beaker.app.wrap_app, {"session.type": "lembro",
+                                                                "session.store_name": "sessions"})).get("/")
+    reset_stores()
+
+
+def test_beaker_sessions_and_caches_are_each_warned_about_their_own_misspelling(caplog):
+    from beaker.cache import CacheManager
+
+    reset_stores()
+    with caplog.at_level(logging.WARNING, logger="lembro_wsgi"):
+        CacheManager(type="lembro", maxsize="4M").get_cache("c").put("k", "v")
+    assert any("Beaker cache option 'maxsize'" in r.getMessage() for r in caplog.records)
+    reset_stores()
+
+
+def test_the_pyramid_factory_refuses_a_session_class_of_its_own():
+    from lembro_wsgi.pyramid import LembroSessionFactory
+
+    with pytest.raises(ValueError, match="^session_class: the Pyramid integration sets it"):
+        LembroSessionFactory(session_class=object)
