@@ -1,6 +1,7 @@
 """LembroMiddleware through WebTest: cookies, fixation, signing, laziness, WSGI correctness."""
 
 import logging
+import types
 
 import pytest
 import webtest
@@ -12,23 +13,25 @@ from tests.wsgi_apps import ClosingBody, closing_app, session_app
 
 
 class CountingStore(LembroStore):
-    """A real LembroStore that also counts the calls the middleware makes."""
+    """A real LembroStore that also records every public call made on it (its own calls from inside aside)."""
 
     def __init__(self, **options):
         super().__init__(**options)
         self.calls = []
 
-    def get(self, sid):
-        self.calls.append("get")
-        return super().get(sid)
+    def __getattribute__(self, name):
+        value = super().__getattribute__(name)
+        if not name.startswith("_") and isinstance(value, types.MethodType):
+            object.__getattribute__(self, "calls").append(name)
+        return value
 
-    def set(self, sid, data, timeout=None):
-        self.calls.append("set")
-        return super().set(sid, data, timeout)
+    def __contains__(self, sid):  # implicit lookups skip __getattribute__
+        self.calls.append("__contains__")
+        return super().__contains__(sid)
 
-    def touch(self, sid, timeout=None):
-        self.calls.append("touch")
-        return super().touch(sid, timeout)
+    def __len__(self):
+        self.calls.append("__len__")
+        return super().__len__()
 
 
 @pytest.fixture

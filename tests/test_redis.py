@@ -73,6 +73,19 @@ def test_redis_keys_carry_the_session_timeout_as_their_ttl(redis_url):
     assert 590 <= client.ttl(keys[0]) <= 600
 
 
+@pytest.mark.parametrize("path", ["/inc", "/"])
+def test_a_rewrite_and_a_read_restart_the_keys_ttl(redis_url, path):
+    """``SET ... XX`` carries the timeout (``ex=``), and a read-only request refreshes it with ``EXPIRE``: a
+    session in use never runs out on Redis. The TTL is lowered first, so only a refresh brings it back."""
+    app = webtest.TestApp(LembroMiddleware(session_app, type="ext:redis", url=redis_url, timeout=600))
+    sid = app.get("/inc").text.split()[0]
+    client = redis.Redis.from_url(redis_url)
+    (key,) = client.keys(f"*{sid}*")
+    client.expire(key, 30)
+    assert app.get(path).text.split()[0] == sid
+    assert 590 <= client.ttl(key) <= 600
+
+
 @pytest.mark.parametrize("option, value", [("max_size", "1M"), ("interval", 60), ("max_sessions", None),
                                            ("max_size", "4M"), ("interval", 10)])
 @pytest.mark.parametrize("build", ["middleware", "pyramid", "bottle"])

@@ -35,7 +35,7 @@ def test_returning_sessions_survive_a_flood_ten_times_the_cap(make_store, clock,
 
 
 @pytest.mark.parametrize("payload", [100, 1000, 10_000])
-def test_reported_bytes_within_25_percent_of_real_memory(payload):
+def test_reported_bytes_within_5_percent_of_real_memory(payload):
     store = LembroStore(interval=None, max_size="1G")
     sessions = 2000
     gc.collect()
@@ -52,4 +52,4 @@ def test_reported_bytes_within_25_percent_of_real_memory(payload):
     finally:
         tracemalloc.stop()
     reported = store.stats()["bytes"]
-    assert 0.75 <= reported / real <= 1.25, (reported, real)
+    assert 0.95 <= reported / real <= 1.05, (reported, real)  # benchmarks/store_memory.py measures ~1.00
