@@ -181,7 +181,10 @@ def test_concurrent_sessions_on_one_id_do_not_corrupt_the_store():
     assert run_threads(worker) == []
     assert len(store) == 1
     final = Session({}, id="shared0123456789abcdef0123456789", type="lembro", store=store)
-    assert any(key.startswith("t") for key in final)
+    counters = {key: value for key, value in final.items() if key.startswith("t")}
+    assert counters and set(counters) <= {f"t{n}" for n in range(8)}
+    assert all(isinstance(value, int) and 0 <= value < 200 for value in counters.values())
+    assert 199 in counters.values()  # the last save was someone's last write, whole
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only")

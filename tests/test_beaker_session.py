@@ -128,9 +128,13 @@ def test_store_expiry_starts_a_new_session_not_an_error(clock):
 
 
 def test_peek_only_reads():
-    app = make_app()
-    app.get("/")
+    store = LembroStore(interval=None)
+    app = make_app(**{"session.store": store, "session.save_accessed_time": False})  # else Beaker notes each visit
+    sid = reply(app.get("/"))[0]
+    stored = store.get((sid, "session"))
     assert reply(app.get("/peek"))[1] == 1
+    assert store.get((sid, "session")) == stored  # not rewritten
+    assert reply(app.get("/"))[1] == 2
 
 
 def test_flood_of_new_clients_never_exceeds_the_cap():

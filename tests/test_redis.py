@@ -295,18 +295,21 @@ def test_a_full_redis_refuses_writes_without_losing_anything(caplog):
         sid = app.get("/inc").text.split()[0]
         client = redis.Redis.from_url(server.url)
         filler = 0
-        while True:  # bounded by maxmemory: fill Redis until it refuses
-            try:
-                client.set(f"filler{filler}", "x" * 100_000)
-            except redis.exceptions.OutOfMemoryError:
-                break
-            filler += 1
-            assert filler < 1000
+        for size in (100_000, 1_000, 10):  # bounded by maxmemory: fill Redis until even a small write is refused
+            while True:
+                try:
+                    client.set(f"filler{filler}", "x" * size)
+                except redis.exceptions.ResponseError as exc:
+                    assert str(exc).startswith("OOM") or isinstance(exc, redis.exceptions.OutOfMemoryError)
+                    break
+                filler += 1
+                assert filler < 20_000
         assert app.get("/").text.split()[:2] == [sid, "1"]  # read-only: a TTL refresh, no write
         with caplog.at_level(logging.WARNING, logger="lembro_wsgi"):
             response = app.get("/inc")  # the write is refused
         assert response.status_int == 200 and "Set-Cookie" not in response.headers
         assert any("out of memory" in r.getMessage() for r in caplog.records)
+        assert app.get("/").text.split()[:2] == [sid, "1"]  # what was stored is intact, and still served
         client.flushdb()
         client.close()
     finally:

@@ -332,14 +332,25 @@ def test_purges_and_evictions_logged_at_debug(make_store, clock, caplog):
     assert any("purge removed 1" in m for m in messages)
 
 
+def purge_threads():
+    return [thread for thread in threading.enumerate() if thread.name == "lembro-purge"]
+
+
 def test_close_is_idempotent_and_store_stays_usable(make_store):
+    before = set(purge_threads())
     store = make_store(interval=0.5)
+    (thread,) = set(purge_threads()) - before
     store.close()
     store.close()
+    thread.join(5)
+    assert not thread.is_alive()  # close() really stops the background purge
     store.set("a", 1)
     assert store.get("a") == 1
-    with LembroStore(interval=None) as scoped:
+    with LembroStore(interval=0.5) as scoped:
+        (scoped_thread,) = set(purge_threads()) - before
         scoped.set("x", 1)
+    scoped_thread.join(5)
+    assert not scoped_thread.is_alive()  # and so does leaving the with block
 
 
 def test_non_ascii_text_is_accounted_as_what_it_holds_after_the_app_used_it():
