@@ -94,6 +94,16 @@ def reply(response):
     return sid, int(n), user
 
 
+def waiting_in_acquire(thread):
+    """Whether ``thread`` is inside a lock's ``acquire`` now (its own frames, read from the outside)."""
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        if frame.f_code.co_name == "acquire":
+            return True
+        frame = frame.f_back
+    return False
+
+
 # -- 1. Logout is final -------------------------------------------------------
 
 @pytest.mark.parametrize("slow_path", ["/slow-inc", "/slow-read"])
@@ -552,7 +562,10 @@ def test_creation_lock_is_the_same_for_str_and_bytes_keys():
     thread = threading.Thread(target=compute)
     thread.start()
     assert started.wait(5)
-    thread.join(0.3)
+    deadline = time.monotonic() + 5
+    while not waiting_in_acquire(thread):  # the worker has reached the lock, not merely been slow to start
+        assert time.monotonic() < deadline, "the worker never waited on the creation lock"
+        time.sleep(0.001)
     assert created == []  # waiting on the lock we hold: dogpile protection works
     lock.release()
     thread.join(5)

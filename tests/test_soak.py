@@ -55,8 +55,13 @@ def test_soak_returning_clients_keep_their_data_through_a_flood_and_memory_stays
         except urllib.error.HTTPError as exc:  # any 5xx (or other error status) fails the test
             errors.append(exc.code)
             return None
+        except OSError as exc:  # a timeout or a reset too: a client that died must not pass for one that kept up
+            errors.append(repr(exc))
+            return None
         counts["requests"] += 1
         return body
+
+    made = []  # requests each returning client made
 
     def returning_client(base):
         opener, expected = browser(), 0
@@ -69,6 +74,7 @@ def test_soak_returning_clients_keep_their_data_through_a_flood_and_memory_stays
                 lost.append(body)
                 expected = int(body.split()[1])
             time.sleep(0.01)  # a person's pace, not a tight loop
+        made.append(expected)
 
     def flooder(base):
         plain = urllib.request.build_opener()  # no cookie jar: every request is a new client
@@ -100,6 +106,7 @@ def test_soak_returning_clients_keep_their_data_through_a_flood_and_memory_stays
         f"slope {slope:+.2f} MiB/min"
     )
     assert errors == []
+    assert len(made) == RETURNING and min(made) >= 10, made  # every returning client really kept coming back
     assert lost == []  # returning clients kept their data
     assert counts["flood"] > 0 and stats["evictions"] > 0  # the flood really overflowed the cap
     assert stats["bytes"] <= CAP
