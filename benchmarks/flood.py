@@ -8,7 +8,8 @@ nearest-expiry eviction too). ``store`` needs ``set``, ``get`` and ``touch``;
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lembro_wsgi import LembroStore
 

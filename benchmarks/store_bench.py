@@ -27,7 +27,7 @@ import statistics
 import sys
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from _common import interleaved, print_rates
 from beaker.container import MemoryNamespaceManager

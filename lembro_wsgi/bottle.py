@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .options import missing_extra
 

@@ -11,8 +11,8 @@ the same app code on any other Beaker backend.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .factory import HasStore, SessionFactory
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any, Callable, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 from pyramid.interfaces import ISession
 from pyramid.threadlocal import get_current_request

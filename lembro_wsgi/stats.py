@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable, Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import parse_qs
 
 from webob import Request

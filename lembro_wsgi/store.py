@@ -28,8 +28,8 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Hashable
-from typing import Any, Callable, TypedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypedDict
 
 from .heap import KeyedHeap
 from .options import MAX_SECONDS, parse_count, parse_seconds, parse_size, unknown_option

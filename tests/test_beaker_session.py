@@ -1,5 +1,7 @@
 """Beaker's own SessionMiddleware with session.type = lembro, configured by strings only."""
 
+import itertools
+
 import pytest
 import webtest
 from beaker.middleware import SessionMiddleware
@@ -95,7 +97,7 @@ def test_same_observable_behaviour_as_the_memory_backend(script):
             sid, count = reply(app.get(path))
             counts.append(count)
             ids.append(sid)
-        changes = [a != b for a, b in zip(ids, ids[1:])]
+        changes = [a != b for a, b in itertools.pairwise(ids)]
         return counts, changes
 
     assert run("lembro") == run("memory")
