@@ -19,8 +19,10 @@ setup(
     },
     packages=find_packages(include=["lembro_wsgi", "lembro_wsgi.*"]),
     package_data={"lembro_wsgi": ["py.typed"]},
-    python_requires=">=3.9",
-    install_requires=["WebOb>=1.8", "Beaker>=1.12"],
+    python_requires=">=3.11",
+    # WebOb imports the cgi module, gone from the standard library in 3.13; only WebOb 1.8.9 and later pull
+    # in its legacy-cgi copy themselves.
+    install_requires=["WebOb>=1.8", "Beaker>=1.12", "legacy-cgi>=2.6; python_version>='3.13'"],
     entry_points={
         "beaker.backends": ["lembro = lembro_wsgi.namespace:LembroNamespaceManager"],
     },
@@ -39,6 +41,10 @@ setup(
     },
     classifiers=[
         "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3 :: Only",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
         "Framework :: Pyramid",
         "Framework :: Bottle",
         "Framework :: Flask",

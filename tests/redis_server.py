@@ -26,6 +26,10 @@ def free_port():
         return probe.getsockname()[1]
 
 
+class PortTaken(RuntimeError):
+    """redis-server stopped as it started: another process took its port first (or an option is wrong)."""
+
+
 class RedisServer:
     """One redis-server process; ``restart()`` brings it back on the same port, empty."""
 
@@ -42,9 +46,14 @@ class RedisServer:
             if os.environ.get("CI") == "true":
                 pytest.fail(f"{reason}; CI must install it (.ci/run does)")
             pytest.skip(reason)
-        server = cls(binary, free_port(), password, extra)
-        server.restart()
-        return server
+        for _ in range(4):  # a port found free may be taken by another process before redis-server binds it
+            server = cls(binary, free_port(), password, extra)
+            try:
+                server.restart()
+            except PortTaken:
+                continue
+            return server
+        raise RuntimeError(f"redis-server stopped as it started, four times (ports taken, or a bad option in {extra})")
 
     def restart(self):
         self.process = subprocess.Popen(
@@ -55,6 +64,9 @@ class RedisServer:
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
+            if self.process.poll() is not None:  # it stopped at once: the port was taken meanwhile, most likely
+                self.process = None
+                raise PortTaken(f"redis-server exited at start on 127.0.0.1:{self.port}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
                     conn.sendall(b"PING\r\n")

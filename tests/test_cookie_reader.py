@@ -132,14 +132,16 @@ def hostile_headers(size):
 
 
 def read_time(app, header, runs=5):
-    """The fastest of ``runs`` requests carrying ``header`` to a route that never uses its session."""
+    """The fastest of ``runs`` requests carrying ``header`` to a route that never uses its session, in CPU
+    seconds of this thread: wall time also counts the time other processes had the CPU (on a busy machine,
+    a 10 ms run was rarely left alone, a 0.3 ms one mostly), which made growths of 20 out of linear readers."""
     environ = Request.blank("/nothing").environ
     best = float("inf")
     for _ in range(runs):
         request_environ = dict(environ, HTTP_COOKIE=header)
-        start = time.perf_counter()
+        start = time.thread_time()
         body = app(request_environ, lambda status, headers, exc_info=None: None)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.thread_time() - start)
         assert list(body) == [b"untouched"]
     return best
 
@@ -189,4 +191,4 @@ def test_a_hostile_header_does_not_hold_up_an_innocent_request_on_a_real_server(
         attacker.join(30)
     assert hostile_reply and hostile_reply[0].startswith(b"HTTP/1.1 200")
     assert b"lembro.sid=" in hostile_reply[0]  # it got a fresh session: the header was read, as no session
-    assert waited < 0.5, f"an innocent request waited {waited:.2f} s"
+    assert waited < 3, f"an innocent request waited {waited:.2f} s"  # a quadratic reader: minutes

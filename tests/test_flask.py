@@ -4,10 +4,12 @@ import datetime
 import email.utils
 import threading
 import time
+import types
 
 import flask
 import pytest
 
+import lembro_wsgi.flask
 from lembro_wsgi import LembroStore
 from lembro_wsgi.flask import LembroSession, LembroSessionInterface
 from tests.conftest import FakeClock
@@ -394,10 +396,16 @@ def test_cookie_attributes_as_werkzeug_writes_them(config, expected):
         assert part in header, (part, header)
 
 
-def test_sub_second_permanent_lifetimes_round_up():
+def test_sub_second_permanent_lifetimes_round_up(monkeypatch):
+    """500 ms is kept as 1 s, never 0 (a cookie expired as it arrives). Expires is written in whole seconds, so
+    the cookie's clock is frozen in mid-second: on the real clock, a request in a second's last milliseconds
+    found its own Expires already past by the time the test read the time."""
+    monkeypatch.setattr(lembro_wsgi.flask, "time", types.SimpleNamespace(time=lambda: 1_000_000.5))
     app = make_app(PERMANENT_SESSION_LIFETIME=datetime.timedelta(milliseconds=500))
     response = app.test_client().get("/permanent")
-    assert response.status_code == 200 and 0 < expires_in(set_cookies(response)[0]) <= 2
+    header = set_cookies(response)[0]
+    expires = next(part for part in header.split("; ") if part.startswith("Expires=")).partition("=")[2]
+    assert response.status_code == 200 and email.utils.parsedate_to_datetime(expires).timestamp() == 1_000_001
 
 
 def test_explicit_store_and_type_win_over_lembro_config():

@@ -4,6 +4,8 @@ import gc
 import sys
 import threading
 
+import pytest
+
 from lembro_wsgi import LembroNamespaceManager, LembroStore
 from lembro_wsgi.locks import NamedLocks
 from lembro_wsgi.namespace import write_locks
@@ -114,11 +116,25 @@ def test_a_release_from_a_thread_that_does_not_hold_the_lock_raises_and_forgets_
     assert taken == [True]
 
 
-def test_pruning_survives_a_name_added_while_it_takes_its_snapshot():
-    """A garbage collection during the prune's snapshot may run a finalizer, and with it another thread, that takes
-    a new name; the prune used to fail then ("dictionary changed size"), in a thread that may hold other locks."""
+def test_pruning_survives_names_added_while_it_runs():
+    """A garbage collection during the prune may run a finalizer, and with it another thread, that takes a new
+    name; the prune used to fail then ("dictionary changed size"), in a thread that may hold other locks.
+
+    Up to Python 3.11 a collection runs inside whichever allocation crosses the threshold, the snapshot's own
+    included; since 3.12 it runs between bytecodes, after an allocation asked for it, and the prune's loop
+    allocates nothing, so with plain names no collection fell inside the prune (on 3.13 the finalizers did
+    not run at all before this test looked). Here every lookup of a name allocates (as a key's ``__hash__``
+    may), so collections, and the finalizers with them, fall inside the prune on every version."""
     locks = NamedLocks(floor=5000)
     added = []
+    kept = []  # allocations that live on, so each one counts toward the next collection
+
+    class Name(str):
+        __slots__ = ()
+
+        def __hash__(self) -> int:
+            kept.append([])
+            return str.__hash__(self)
 
     class Garbage:
         def __init__(self) -> None:
@@ -128,18 +144,46 @@ def test_pruning_survives_a_name_added_while_it_takes_its_snapshot():
             if len(added) < 200:
                 lock = locks.acquire(f"from-a-finalizer-{len(added)}")  # what another thread may do meanwhile
                 lock.release()
-                added.append(lock)
+                added.append(locks._pruning.locked())  # True: a prune was running
                 Garbage()  # garbage for the next collection: the collections never run out of finalizers
 
     for i in range(5000):
-        locks.acquire(f"name-{i}").release()
+        locks.acquire(Name(f"name-{i}")).release()
     thresholds = gc.get_threshold()
     gc.collect()
+    kept.clear()
     gc.set_threshold(1)  # collect on (nearly) every allocation, as a busy process may
     try:
         Garbage()
         locks.acquire("one name too many").release()  # the table is full: it prunes
     finally:
         gc.set_threshold(*thresholds)
-    assert added  # the finalizers did run, during the prune or after it
+    assert True in added  # finalizers ran, and added names, while the prune ran
     assert len(locks) < 5000
+
+
+def test_a_lock_its_taker_re_entered_is_kept_through_a_prune_until_the_last_release():
+    locks = NamedLocks(floor=8)
+    held = locks.acquire("mine")
+    assert locks.acquire("mine") is held
+    held.release()  # still held once
+    for i in range(100):  # this thread's own takes prune the table
+        locks.acquire(f"other-{i}").release()
+    got: list = []
+
+    def try_it():
+        lock = locks.acquire("mine", wait=False)
+        got.append(lock)
+        if lock is not None:
+            lock.release()
+
+    thread = threading.Thread(target=try_it)
+    thread.start()
+    thread.join()
+    held.release()
+    with pytest.raises(RuntimeError):
+        held.release()  # one release too many
+    thread = threading.Thread(target=try_it)
+    thread.start()
+    thread.join()
+    assert got[0] is None and got[1] is held  # never dropped: the other thread found the very same lock

@@ -523,7 +523,7 @@ def test_a_redis_that_stops_answering_costs_a_request_seconds_not_forever():
             quick = flask_app(server.url + "?socket_timeout=0.3").test_client(use_cookies=False)
             start = time.monotonic()
             assert quick.get("/nothing", headers={"Cookie": cookie}).status_code == 200
-            assert time.monotonic() - start < 1.5  # the URL's own timeout is kept
+            assert time.monotonic() - start < 1.9  # the URL's own timeout is kept: 2 s would take 2 s at least
         finally:
             server.process.send_signal(signal.SIGCONT)
         assert client.get("/inc", headers={"Cookie": cookie}).text == "2"
