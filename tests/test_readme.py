@@ -48,6 +48,39 @@ def test_the_readme_has_its_snippets_and_every_preamble_is_used():
         assert any(marker in block for block in BLOCKS), f"no README block for the preamble {marker!r}"
 
 
+def promised(line):
+    """``(expression, value)`` when ``line`` is ``expression  # value...`` and the comment opens with a Python
+    literal (``store.get("sid")  # {'user': 42}: a copy``), else ``None``: the value the README promises."""
+    code, hash_, comment = line.partition("  # ")
+    if not hash_ or not code.strip():
+        return None
+    try:
+        ast.parse(code.strip(), mode="eval")
+    except SyntaxError:
+        return None
+    for end in range(len(comment), 0, -1):  # the longest opening of the comment that is a literal
+        try:
+            return code.strip(), ast.literal_eval(comment[:end].strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            continue
+    return None
+
+
+def with_promises_checked(block):
+    """``block`` with each line whose comment promises a value turned into an assertion of that value."""
+    lines = []
+    for line in block.splitlines():
+        found = promised(line)
+        indent = line[: len(line) - len(line.lstrip())]
+        lines.append(f"{indent}assert ({found[0]}) == {found[1]!r}, {line.strip()!r}" if found else line)
+    return "\n".join(lines)
+
+
+def test_the_readme_promises_values_in_its_comments_and_they_are_checked():
+    checked = [promised(line) for block in BLOCKS for line in block.splitlines() if promised(line)]
+    assert ('store.get("sid")', {"user": 42}) in checked
+
+
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.strip().splitlines()[0][:40] for block in BLOCKS])
 def test_readme_python_block_runs(block, monkeypatch):
     from lembro_wsgi import reset_stores
@@ -55,8 +88,9 @@ def test_readme_python_block_runs(block, monkeypatch):
     monkeypatch.setenv("SESSION_SECRET", "a README secret, long enough")
     module = types.ModuleType("readme_block")  # Pyramid's Configurator looks its caller up in sys.modules
     monkeypatch.setitem(sys.modules, module.__name__, module)
+    source = preamble(block) + "\n" + with_promises_checked(block)
     try:
-        exec(compile(preamble(block) + "\n" + block, str(README), "exec"), module.__dict__)  # noqa: S102
+        exec(compile(source, str(README), "exec"), module.__dict__)  # noqa: S102
     finally:
         reset_stores()
 
