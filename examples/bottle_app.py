@@ -12,13 +12,12 @@ POST carry a CSRF token; /stats answers requests from this machine only.
 
 from __future__ import annotations
 
-import argparse
 import html
-from wsgiref.simple_server import make_server
 
 import bottle
 from example_guard import cookie_secret, csrf_field, csrf_ok, local_only
 from example_page import page as html_page
+from example_server import serve
 from webob import Request
 
 from lembro_wsgi import StatsApp
@@ -91,16 +90,7 @@ def make_app(**options) -> bottle.Bottle:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=PORT, help=f"default {PORT}; 0 for any free port")
-    args = parser.parse_args()
-    app = make_app()  # first: a refused secret stops it before anything listens
-    with make_server("127.0.0.1", args.port, app) as server:
-        print(f"serving on http://127.0.0.1:{server.server_port}/ (Ctrl-C to stop)", flush=True)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
+    serve(make_app, PORT, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

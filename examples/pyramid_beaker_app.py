@@ -20,6 +20,7 @@ from pathlib import Path
 
 from example_guard import cookie_secret, local_only, pyramid_csrf
 from example_page import page
+from example_server import serve
 from pyramid.config import Configurator
 from pyramid.csrf import get_csrf_token
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
@@ -75,25 +76,12 @@ def main(global_config=None, **settings):
     return config.make_wsgi_app()
 
 
-def serve() -> None:
+def run() -> None:
     """``python examples/pyramid_beaker_app.py [--port N]``: the ini's app, on waitress as pserve serves it."""
-    import argparse
-
     from pyramid.paster import get_app
-    from waitress.server import create_server
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=PORT, help=f"default {PORT}; 0 for any free port")
-    args = parser.parse_args()
-    app = get_app(str(INI), "main")  # first: a refused secret stops it before anything listens
-    # waitress drops proxy headers by default: /stats would then open to every client of a proxy on this machine
-    server = create_server(app, host="127.0.0.1", port=args.port, clear_untrusted_proxy_headers=False)
-    print(f"serving on http://127.0.0.1:{server.effective_port}/ (Ctrl-C to stop)", flush=True)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+    serve(lambda: get_app(str(INI), "main"), PORT, __doc__.splitlines()[0], waitress=True)
 
 
 if __name__ == "__main__":
-    serve()
+    run()
