@@ -10,25 +10,10 @@ from hypothesis import strategies as st
 from webob import Request
 
 from lembro_wsgi import LembroMiddleware
+from tests.wsgi_apps import issued_cookies, owner_app
 
 SECRET = "a fuzzing secret, long enough"
 NAME = "lembro.sid"
-
-
-def owner_app(environ, start_response):
-    session = environ["lembro.session"]
-    if environ["PATH_INFO"] == "/issue":
-        session["owner"] = environ["QUERY_STRING"]
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [session.get("owner", "-").encode()]
-
-
-def issued_cookies(middleware, count=3):
-    cookies = []
-    for i in range(count):
-        response = Request.blank(f"/issue?{i}").get_response(middleware)
-        cookies.append(response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1])
-    return cookies
 
 
 def mutate(value, position, char):

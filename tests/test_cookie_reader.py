@@ -18,29 +18,16 @@ from werkzeug.http import parse_cookie
 
 from lembro_wsgi import LembroMiddleware
 from tests.servers import serve
-from tests.wsgi_apps import session_app
+from tests.wsgi_apps import issued_cookies, owner_app, session_app
 
 NAME = "lembro.sid"
 SECRET = "a secret for the cookie reader tests"
 
 
-def owner_app(environ, start_response):
-    session = environ["lembro.session"]
-    if environ["PATH_INFO"] == "/issue":
-        session["owner"] = environ["QUERY_STRING"]
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [session.get("owner", "-").encode()]
-
-
 APPS = {secret: LembroMiddleware(owner_app, interval=None, secret=secret) for secret in (None, SECRET)}
 
 
-def issue(app, owner):
-    response = Request.blank(f"/issue?{owner}").get_response(app)
-    return response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
-
-
-ISSUED = {secret: [issue(app, i) for i in range(2)] for secret, app in APPS.items()}
+ISSUED = {secret: issued_cookies(app, count=2) for secret, app in APPS.items()}
 
 
 def owner_seen(app, header):

@@ -58,23 +58,31 @@ def test_redis_keys_carry_the_prefix(redis_url):
     assert keys == [f"beaker_cache:shop.sid:{cookie}:session"]
 
 
+def whoami_client(configure):
+    """A Flask app with one secret key, ``/login`` (user 7) and ``/`` (who is signed in), set up by ``configure``."""
+    app = flask.Flask(__name__)
+    app.secret_key = "one secret key for both apps"
+    configure(app)
+
+    @app.route("/login")
+    def login():
+        flask.session["user_id"] = 7
+        return "in"
+
+    @app.route("/")
+    def whoami():
+        return str(flask.session.get("user_id", "-"))
+
+    return app.test_client(use_cookies=False)
+
+
 def test_two_flask_apps_sharing_a_secret_key_never_adopt_each_others_sessions(redis_url):
     def make(cookie_name):
-        app = flask.Flask(__name__)
-        app.secret_key = "one secret key for both apps"
-        app.config["SESSION_COOKIE_NAME"] = cookie_name
-        app.session_interface = LembroSessionInterface(type="ext:redis", url=redis_url)
+        def configure(app):
+            app.config["SESSION_COOKIE_NAME"] = cookie_name
+            app.session_interface = LembroSessionInterface(type="ext:redis", url=redis_url)
 
-        @app.route("/login")
-        def login():
-            flask.session["user_id"] = 7
-            return "in"
-
-        @app.route("/")
-        def whoami():
-            return str(flask.session.get("user_id", "-"))
-
-        return app.test_client(use_cookies=False)
+        return whoami_client(configure)
 
     shop, blog = make("shop"), make("blog")
     cookie = shop.get("/login").headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
@@ -99,21 +107,11 @@ def test_apps_handed_one_lembro_store_share_sessions_unless_each_has_a_key_prefi
 
 def test_the_flask_extension_takes_lembro_key_prefix_beside_a_backend_given_in_code(redis_url):
     def make():
-        app = flask.Flask(__name__)
-        app.secret_key = "one secret key for both apps"
-        app.config["LEMBRO_KEY_PREFIX"] = f"app{len(apps)}:"
-        LembroSession(app, type="ext:redis", url=redis_url)
+        def configure(app):
+            app.config["LEMBRO_KEY_PREFIX"] = f"app{len(apps)}:"
+            LembroSession(app, type="ext:redis", url=redis_url)
 
-        @app.route("/login")
-        def login():
-            flask.session["user_id"] = 7
-            return "in"
-
-        @app.route("/")
-        def whoami():
-            return str(flask.session.get("user_id", "-"))
-
-        return app.test_client(use_cookies=False)
+        return whoami_client(configure)
 
     apps = []
     apps.append(make())

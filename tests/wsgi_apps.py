@@ -3,6 +3,8 @@
 import sys
 from urllib.parse import parse_qs
 
+from webob import Request
+
 
 def session_app(environ, start_response):
     session = environ["lembro.session"]
@@ -100,3 +102,21 @@ def closing_app(environ, start_response):
     environ["lembro.session"]["n"] = 1
     start_response("201 Created", [("Content-Type", "text/plain"), ("X-Custom", "kept")])
     return ClosingBody([b"a", b"b"])
+
+
+def owner_app(environ, start_response):
+    """``/issue?N`` stores owner N in a new session; any other path answers the session's owner, or ``-``."""
+    session = environ["lembro.session"]
+    if environ["PATH_INFO"] == "/issue":
+        session["owner"] = environ["QUERY_STRING"]
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [session.get("owner", "-").encode()]
+
+
+def issued_cookies(middleware, count=3):
+    """The cookie values ``middleware`` issues to owners 0..count-1 of ``owner_app``."""
+    cookies = []
+    for i in range(count):
+        response = Request.blank(f"/issue?{i}").get_response(middleware)
+        cookies.append(response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1])
+    return cookies
