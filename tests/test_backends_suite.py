@@ -255,6 +255,7 @@ def test_a_session_that_no_longer_unpickles_is_no_session(site, caplog):
             (sid, _, _), _ = app.get("/logout", cookie)
         assert sid != ident(cookie)
         assert any(cookie[:6] in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+        assert ident(cookie) not in caplog.text  # only the short id is logged
         assert app.get("/", cookie)[0][0] != ident(cookie)
     finally:
         del sys.modules[module.__name__]

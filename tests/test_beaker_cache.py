@@ -167,26 +167,6 @@ def test_locks_are_real_within_the_process():
     creation.release()
 
 
-def test_concurrent_sessions_on_one_id_do_not_corrupt_the_store():
-    from beaker.session import Session
-
-    store = LembroStore(interval=None)
-
-    def worker(n):
-        for i in range(200):
-            session = Session({}, id="shared0123456789abcdef0123456789", type="lembro", store=store)
-            session[f"t{n}"] = i
-            session.save()
-
-    assert run_threads(worker) == []
-    assert len(store) == 1
-    final = Session({}, id="shared0123456789abcdef0123456789", type="lembro", store=store)
-    counters = {key: value for key, value in final.items() if key.startswith("t")}
-    assert counters and set(counters) <= {f"t{n}" for n in range(8)}
-    assert all(isinstance(value, int) and 0 <= value < 200 for value in counters.values())
-    assert 199 in counters.values()  # the last save was someone's last write, whole
-
-
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only")
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # forking so is the point
 def test_child_after_fork_does_not_inherit_a_held_namespace_lock():

@@ -5,8 +5,10 @@ import itertools
 import pytest
 import webtest
 from beaker.middleware import SessionMiddleware
+from beaker.session import Session
 
 from lembro_wsgi import LembroStore, get_store, reset_stores
+from tests.conftest import run_threads
 
 
 @pytest.fixture(autouse=True)
@@ -216,3 +218,21 @@ def test_get_store_finds_and_never_makes_a_store():
     with pytest.raises(KeyError, match="2 'sessions' stores match"):
         get_store(interval="60", max_size="4M")
     assert get_store(max_sessions=20) is not store
+
+
+def test_concurrent_sessions_on_one_id_do_not_corrupt_the_store():
+    store = LembroStore(interval=None)
+
+    def worker(n):
+        for i in range(200):
+            session = Session({}, id="shared0123456789abcdef0123456789", type="lembro", store=store)
+            session[f"t{n}"] = i
+            session.save()
+
+    assert run_threads(worker) == []
+    assert len(store) == 1
+    final = Session({}, id="shared0123456789abcdef0123456789", type="lembro", store=store)
+    counters = {key: value for key, value in final.items() if key.startswith("t")}
+    assert counters and set(counters) <= {f"t{n}" for n in range(8)}
+    assert all(isinstance(value, int) and 0 <= value < 200 for value in counters.values())
+    assert 199 in counters.values()  # the last save was someone's last write, whole

@@ -255,26 +255,6 @@ def test_a_refused_write_loses_nothing():
     assert client.get("/").text == "1 -"
 
 
-def test_logout_is_final_against_a_slow_flask_request():
-    app = make_app()
-    loaded, proceed = threading.Event(), threading.Event()
-
-    @app.route("/slow-inc")
-    def slow_inc():
-        n = flask.session.get("n", 0)
-        loaded.set()
-        proceed.wait(5)
-        flask.session["n"] = n + 1
-        return "slow"
-
-    client = app.test_client()
-    client.get("/inc")
-    cookie = session_cookie(client)
-    response = while_slow(app, "/slow-inc", cookie, (loaded, proceed), lambda: client.get("/logout"))
-    assert response.text == "slow" and set_cookies(response) == []
-    assert raw(app, "/", f"session={cookie}").text == "0 -"
-
-
 def test_cookie_options_are_refused_naming_the_flask_setting():
     for option, setting in (("cookie_name", "SESSION_COOKIE_NAME"), ("secret", "SECRET_KEY"),
                             ("samesite", "SESSION_COOKIE_SAMESITE"), ("max_age", "PERMANENT_SESSION_LIFETIME")):

@@ -112,14 +112,6 @@ def test_the_middleware_sends_the_cookie_its_options_describe(store):
     value = header.split(";")[0].split("=", 1)[1]
     assert header == f"sid={value}; Domain=example.test; Path=/app; secure; HttpOnly; SameSite=Strict"
 
-def test_counter_persists_and_clients_are_isolated(app):
-    assert reply(app.get("/inc"))[1] == 1
-    assert reply(app.get("/inc"))[1] == 2
-    other = webtest.TestApp(app.app)
-    assert reply(other.get("/inc"))[1] == 1
-    assert reply(app.get("/inc"))[1] == 3
-
-
 def test_untouched_session_costs_nothing(app, store):
     response = app.get("/nothing")
     assert "Set-Cookie" not in response.headers
@@ -176,15 +168,6 @@ def test_explicit_save_survives_a_crash_later_in_the_request(app, store):
     assert store.get((sid, "session"))["data"] == {"n": 1, "saved": True}
 
 
-def test_planted_id_is_never_adopted(app, store):
-    planted = "A" * 43  # well-formed, but the store never issued it
-    app.set_cookie("lembro.sid", planted)
-    response = app.get("/inc")
-    sid = cookie_value(response)
-    assert sid != planted and reply(response)[:2] == (sid, 1)
-    assert all(key[0] != planted for key in store.ids())
-
-
 def test_one_client_never_sees_another_clients_data(app, store):
     victim_sid = reply(app.get("/login?user=victim"))[0]
     attacker = webtest.TestApp(app.app)
@@ -217,17 +200,6 @@ def test_signed_cookies(store):
         assert reply(response)[1] == 1 and reply(response)[0] != sid
 
 
-def test_secret_rotation_keeps_sessions_signed_with_the_old_secret(store):
-    old, new = "the old secret, retiring", "the new secret, signing now"
-    before = webtest.TestApp(LembroMiddleware(session_app, store=store, secret=old))
-    sid = reply(before.get("/inc"))[0]
-    rotated = LembroMiddleware(session_app, store=store, secret=[new, old])
-    after = webtest.TestApp(rotated)
-    after.set_cookie("lembro.sid", before.cookies["lembro.sid"])
-    assert reply(after.get("/inc"))[:2] == (sid, 2)  # the old signature is still accepted
-    assert rotated.sessions.cookie.value(sid) == LembroMiddleware(session_app, secret=new).sessions.cookie.value(sid)
-
-
 def test_a_refused_secret_is_not_echoed():
     with pytest.raises(ValueError) as info:
         LembroMiddleware(session_app, secret="hunter2")
@@ -236,30 +208,11 @@ def test_a_refused_secret_is_not_echoed():
         LembroMiddleware(session_app, secret=["long enough secret here", "short"])
 
 
-def test_invalidate_destroys_old_id_and_expires_cookie(app, store):
-    old = reply(app.get("/inc"))[0]
-    response = app.get("/logout")
-    assert (old, "session") not in store
-    assert "expires=" in response.headers["Set-Cookie"].lower()
-    assert not app.cookies
-    assert reply(app.get("/inc"))[1] == 1
-
-
 def test_invalidate_then_write_sends_new_id(app, store):
     old = reply(app.get("/inc"))[0]
     response = app.get("/logout-and-write")
     new = cookie_value(response)
     assert new != old and (new, "session") in store and (old, "session") not in store
-
-
-def test_regenerate_keeps_data_under_new_id(app, store):
-    old = reply(app.get("/inc"))[0]
-    response = app.get("/login?user=ana")
-    new, n, user, _ = reply(response)
-    assert cookie_value(response) == new != old
-    assert (n, user) == (1, "ana")
-    assert (old, "session") not in store
-    assert reply(app.get("/inc"))[:3] == (new, 2, "ana")
 
 
 def test_changed_marks_nested_mutation(app):
