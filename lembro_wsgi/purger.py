@@ -5,6 +5,7 @@ dropped is not kept alive by it, and it is a daemon, so it never keeps the
 process alive::
 
     purger = Purger(store, interval=60)   # starts at once
+    purger.wake()                         # purge now, not at the end of the interval
     purger.stop()                         # idempotent
 """
 
@@ -19,21 +20,32 @@ log = logging.getLogger("lembro_wsgi")
 
 
 class Purger:
-    """Calls ``store.purge()`` every ``interval`` seconds until stopped or the store is gone."""
+    """Calls ``store.purge()`` every ``interval`` seconds, or at once when woken, until stopped or the store is
+    gone."""
 
     def __init__(self, store: Any, interval: float) -> None:
         self.interval = interval
         self._store = weakref.ref(store)
         self._stopped = threading.Event()
-        weakref.finalize(store, self._stopped.set)
+        self._woken = threading.Event()
+        weakref.finalize(store, self.stop)
         self.thread = threading.Thread(target=self._run, name="lembro-purge", daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
         self._stopped.set()
+        self._woken.set()
+
+    def wake(self) -> None:
+        """Purge now (the store has work to finish, such as coming down to its low-water mark)."""
+        self._woken.set()
 
     def _run(self) -> None:
-        while not self._stopped.wait(self.interval):
+        while True:
+            self._woken.wait(self.interval)
+            self._woken.clear()
+            if self._stopped.is_set():
+                return
             store = self._store()
             if store is None:
                 return

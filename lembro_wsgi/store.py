@@ -10,10 +10,13 @@ are: they cannot change, so they need no copy), drops expired sessions every
     store.touch('sid')        # slide the idle timer, data untouched
     store.stats()['bytes']    # what the cap is measured against
 
-Over the cap, sessions are evicted in one batch down to 75% of it: first
-those never read back since they were written (crawlers, one-shot clients),
-then returning ones, nearest expiry first within each group, and among
-equal expiries the earliest written first.
+A write over the cap evicts at once what it needs to fit, and the store
+then comes down to 75% of the cap a bounded chunk at a time (each write
+takes one more, the purge thread the rest): first sessions never read back
+since they were written (crawlers, one-shot clients), then returning ones,
+nearest expiry first within each group, and among equal expiries the
+earliest written first. Expired sessions go in chunks too, and are never
+served while they wait. No call holds the lock for more than a chunk.
 """
 
 from __future__ import annotations
@@ -42,8 +45,12 @@ log = logging.getLogger("lembro_wsgi")
 #: (measured with tracemalloc by benchmarks/store_memory.py).
 ENTRY_OVERHEAD = 344
 
-#: Usage falls to this fraction of a cap after an eviction batch.
+#: Usage falls to this fraction of a cap after going over it.
 LOW_WATER = 0.75
+
+#: Sessions removed per hold of the store's lock (expired or evicted beyond what a write needs); a chunk takes
+#: about a millisecond, so a concurrent request never waits much longer.
+CHUNK = 256
 
 #: Samples kept by ``history()``: one per purge, so an hour at the default interval.
 HISTORY = 60
@@ -196,6 +203,7 @@ class LembroStore:
         self._bytes = 0
         self._warm_bytes = 0  # the part of _bytes held by returning sessions (entry.warm); the rest is one-shot
         self._due = _INF  # no expiry can be due before this (see _expire)
+        self._draining = False  # over the low-water mark since going over a cap: writes and purges evict a chunk
         self._evictions = self._expirations = self._purges = 0
         self._warm_evictions = 0  # the part of _evictions that were returning sessions
         self._closed = False
@@ -225,6 +233,9 @@ class LembroStore:
             now = self.clock()
             removed = self._expire(now) if now >= self._due else []
             entry = self._entries.get(sid)
+            if entry is not None and entry.expires <= now:  # due, not yet removed: never served
+                self._lapse(entry, removed)
+                entry = None
             if entry is not None:
                 if touch:
                     self._renew(entry, entry.timeout, now, warm=True)
@@ -281,7 +292,7 @@ class LembroStore:
         try:
             now = self.clock()
             removed = self._expire(now) if now >= self._due else []
-            entry = self._entries.get(sid)
+            entry = self._live(sid, now, removed)
             if entry is not None:
                 self._renew(entry, entry.timeout if lifetime is None else lifetime, now, warm=True)
         finally:
@@ -293,8 +304,9 @@ class LembroStore:
     def destroy(self, sid: Hashable) -> bool:
         """Remove a session; returns whether it was there (and live)."""
         with self._lock:
-            removed = self._expire(self.clock())
-            entry = self._entries.get(sid)
+            now = self.clock()
+            removed = self._expire(now)
+            entry = self._live(sid, now, removed)
             if entry is not None:
                 self._drop(entry)
         self._report(removed)
@@ -308,8 +320,10 @@ class LembroStore:
                 heap.clear()
             self._bytes = self._warm_bytes = 0
             self._due = _INF
+            self._draining = False
 
     def __len__(self) -> int:
+        self._catch_up()
         with self._lock:
             removed = self._expire(self.clock())
             count = len(self._entries)
@@ -318,13 +332,15 @@ class LembroStore:
 
     def __contains__(self, sid: Hashable) -> bool:
         with self._lock:
-            removed = self._expire(self.clock())
-            found = sid in self._entries
+            now = self.clock()
+            removed = self._expire(now)
+            found = self._live(sid, now, removed) is not None
         self._report(removed)
         return found
 
     def ids(self) -> list[Hashable]:
         """The ids of every live session (a snapshot; the data is not copied)."""
+        self._catch_up()
         with self._lock:
             removed = self._expire(self.clock())
             ids = list(self._entries)
@@ -333,6 +349,7 @@ class LembroStore:
 
     def all(self) -> dict[Hashable, Any]:
         """A dict of every live session id to a copy of its data."""
+        self._catch_up()
         with self._lock:
             removed = self._expire(self.clock())
             blobs = [(sid, entry.blob, entry.plain) for sid, entry in self._entries.items()]
@@ -341,15 +358,31 @@ class LembroStore:
         return {sid: data for sid, data in loaded if data is not _UNDECODABLE}  # a stored None is kept
 
     def purge(self) -> int:
-        """Remove expired sessions now and sample the history ring; returns how many went."""
-        with self._lock:
-            removed = self._expire(self.clock())
-            self._purges += 1
-            self._sample()
-        if removed:
-            log.debug("purge removed %d expired sessions", len(removed))
-        self._report(removed)
-        return len(removed)
+        """Remove expired sessions now, finish coming down to the low-water mark after going over a cap, and
+        sample the history ring; returns how many expired sessions went.
+
+        It works a chunk at a time, letting other threads take the lock between chunks.
+        """
+        expired = 0
+        more = True
+        while more:
+            with self._lock:
+                now = self.clock()
+                removed = self._expire(now)
+                expired += len(removed)
+                more = now >= self._due
+                if not more and self._draining:
+                    removed += self._drain()
+                    more = self._draining
+                if not more:
+                    self._purges += 1
+                    self._sample()
+            self._report(removed)
+            if more:
+                _pause()
+        if expired:
+            log.debug("purge removed %d expired sessions", expired)
+        return expired
 
     def stats(self) -> StoreStats:
         """Counts for monitoring: sessions, bytes, max_size, max_sessions, evictions, expirations, purges,
@@ -358,6 +391,7 @@ class LembroStore:
 
         A returning session evicted means the cap is too small for the users who come back.
         """
+        self._catch_up()
         with self._lock:
             removed = self._expire(self.clock())
             warm_sessions = len(self._warm) + len(self._warm_eternal)
@@ -425,13 +459,16 @@ class LembroStore:
                 removed = self._expire(now)
             entries = self._entries
             entry = entries.get(sid)
+            if entry is not None and entry.expires <= now:  # due, not yet removed: written as new
+                self._lapse(entry, removed)
+                entry = None
             # A rewritten entry keeps its id object (a dict keeps the first key), so its id's size is known.
             fixed = id_size(sid) + ENTRY_OVERHEAD if entry is None else entry.size - blob_bytes(entry.blob)
             size = blob_size + fixed
             refused = size > self.max_size  # then nothing changes, and the error is raised unlocked
             written = not refused
             if written and source_sid is not None:
-                source = entry if source_sid == sid else entries.get(source_sid)
+                source = entry if source_sid == sid else self._live(source_sid, now, removed)
                 written = source is not None
             else:
                 source = None
@@ -447,7 +484,7 @@ class LembroStore:
                     self._warm_bytes += grown
                 entry.blob, entry.plain, entry.size = blob, plain, size
                 self._renew(entry, lifetime, now, entry.warm if source is None else source.warm)
-                if self._bytes > self.max_size or len(entries) > (self.max_sessions or _INF):  # _over, uncalled
+                if self._draining or self._bytes > self.max_size or len(entries) > (self.max_sessions or _INF):
                     removed += self._shrink(entry)
         finally:
             lock.release()
@@ -556,7 +593,7 @@ class LembroStore:
         removed: Removed = []
         for heap in (self._cold, self._warm):
             top = heap.top()
-            while top is not None and top.hkey[0] <= now:
+            while top is not None and top.hkey[0] <= now and len(removed) < CHUNK:
                 top = self._settle(heap)
                 if top is None or top.expires > now:
                     break
@@ -568,35 +605,68 @@ class LembroStore:
         self._due = min(cold[0].hkey[0] if cold else _INF, warm[0].hkey[0] if warm else _INF)
         return removed
 
+    def _lapse(self, entry: _Entry, removed: Removed) -> None:
+        """Remove an entry found expired before a chunk reached it (it counts as expired, like the others)."""
+        self._drop(entry)
+        self._expirations += 1
+        removed.append((entry.sid, "expired"))
+
+    def _live(self, sid: Hashable, now: float, removed: Removed) -> _Entry | None:
+        """The entry of ``sid`` unless it is absent or expired (then removed)."""
+        entry = self._entries.get(sid)
+        if entry is not None and entry.expires <= now:
+            self._lapse(entry, removed)
+            return None
+        return entry
+
+    def _catch_up(self) -> None:
+        """Remove every expired session, a chunk per hold of the lock, before a call that reads them all."""
+        while self.clock() >= self._due:  # read unlocked: a stale value costs one more (locked) look
+            with self._lock:
+                removed = self._expire(self.clock())
+            self._report(removed)
+            _pause()
+
     def _over(self, size_goal: float, count_goal: float) -> bool:
         return self._bytes > size_goal or len(self._entries) > count_goal
 
     def _shrink(self, keep: _Entry) -> Removed:
-        """Evict down to the low-water mark of both caps, never evicting ``keep``."""
-        size_goal, count_goal = self.max_size * LOW_WATER, (self.max_sessions or _INF) * LOW_WATER
+        """Evict what the caps need now, then a chunk more toward the low-water mark, never evicting ``keep``."""
         home = keep.heap
         assert home is not None  # the entry just written is in its heap
         home.remove(keep)
+        removed = self._evict(self.max_size, self.max_sessions or _INF, _INF)
+        removed += self._drain()
+        keep.hkey = keep.rank()
+        home.push(keep)
+        return removed
+
+    def _drain(self) -> Removed:
+        """Evict a chunk toward the low-water mark of both caps; ``_draining`` says whether more is to go."""
+        size_goal, count_goal = self.max_size * LOW_WATER, (self.max_sessions or _INF) * LOW_WATER
+        removed = self._evict(size_goal, count_goal, CHUNK)
+        self._draining = self._over(size_goal, count_goal)
+        if self._draining and self._purger is not None:
+            self._purger.wake()
+        return removed
+
+    def _evict(self, size_goal: float, count_goal: float, limit: float) -> Removed:
+        """Evict, coldest first, until under both goals or ``limit`` sessions went."""
         removed: Removed = []
         cold = 0  # how many of them were one-shot: their heaps come first
         for heap in self._heaps:
             if heap is self._warm:
                 cold = len(removed)
-            while self._over(size_goal, count_goal):
+            while len(removed) < limit and self._over(size_goal, count_goal):
                 victim = self._settle(heap)
                 if victim is None:
                     break
                 self._drop(victim)
                 removed.append((victim.sid, "size"))
-        keep.hkey = keep.rank()
-        home.push(keep)
         self._evictions += len(removed)
         self._warm_evictions += len(removed) - cold
         if removed:
-            log.debug(
-                "evicted %d sessions for size, now %d bytes of %d",
-                len(removed), self._bytes, self.max_size,
-            )
+            log.debug("evicted %d sessions for size, now %d bytes of %d", len(removed), self._bytes, self.max_size)
         return removed
 
     def _report(self, removed: Removed) -> None:
@@ -617,6 +687,11 @@ class LembroStore:
         self._lock = threading.Lock()
         self._purger = None
         self._start_purger()
+
+
+def _pause() -> None:
+    """Let other threads run (and take the store's lock) between two chunks."""
+    time.sleep(0)
 
 
 _live_stores: weakref.WeakSet[LembroStore] = weakref.WeakSet()

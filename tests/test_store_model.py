@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from lembro_wsgi import LembroStore, SessionTooLarge
+from lembro_wsgi import store as store_module
 from lembro_wsgi.store import ENTRY_OVERHEAD, LOW_WATER
 
 IDS = st.sampled_from([f"sid{i}" for i in range(12)])
@@ -42,6 +43,8 @@ class Model:
 class StoreMachine(RuleBasedStateMachine):
     default_timeout = 10
     max_sessions = None
+    chunk = store_module.CHUNK  # sessions removed per hold of the lock beyond what a write needs
+    checks_every_step = True
 
     def __init__(self):
         super().__init__()
@@ -101,22 +104,30 @@ class StoreMachine(RuleBasedStateMachine):
         self.write(new, data, timeout, source=old, method="move")
 
     def check_eviction(self, kept):
+        """Victims are the coldest sessions; a write frees what the caps need, then goes down to the low-water
+        mark, or ``chunk`` sessions more when that is further."""
         victims = [sid for sid, reason in self.evicted if reason == "size"]
         count_cap = self.max_sessions or float("inf")
         if not victims:
             assert sum(m.size for m in self.model.values()) <= CAP and len(self.model) <= count_cap
             return
         assert kept not in victims
-        orders = {sid: self.model[sid].order() for sid in victims}
+        victims.sort(key=lambda sid: self.model[sid].order())
+        total, count, needed = sum(m.size for m in self.model.values()), len(self.model), 0
+        while total > CAP or count > count_cap:
+            total, count, needed = total - self.model[victims[needed]].size, count - 1, needed + 1
+        worst_victim = self.model[victims[-1]].order()
         for sid in victims:
             del self.model[sid]
-        worst_victim = max(orders.values())
         for sid, m in self.model.items():
             if sid != kept:
                 assert m.order() >= worst_victim, (sid, m.order(), worst_victim)
+        assert self.under_low_water() or list(self.model) == [kept] or len(victims) - needed == self.chunk
+
+    def under_low_water(self):
+        count_cap = self.max_sessions or float("inf")
         total = sum(m.size for m in self.model.values())
-        low = total <= CAP * LOW_WATER and len(self.model) <= count_cap * LOW_WATER
-        assert low or list(self.model) == [kept]
+        return total <= CAP * LOW_WATER and len(self.model) <= count_cap * LOW_WATER
 
     @rule(sid=IDS)
     def get(self, sid):
@@ -149,7 +160,10 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule()
     def purge(self):
+        self.evicted.clear()
         assert self.store.purge() == self.expire()
+        self.check_eviction(None)
+        assert self.under_low_water() or not any(reason == "size" for _, reason in self.evicted)
 
     @precondition(lambda self: len(self.model) > 0)
     @rule()
@@ -159,6 +173,12 @@ class StoreMachine(RuleBasedStateMachine):
 
     @invariant()
     def contents_and_bytes_match(self):
+        if self.checks_every_step:
+            self.look_at_everything()
+
+    @rule()
+    def look_at_everything(self):
+        """all() and stats() say what the model holds (they first remove every expired session)."""
         self.expire()
         assert self.store.all() == {sid: m.data for sid, m in self.model.items()}
         stats = self.store.stats()
@@ -182,6 +202,22 @@ class CountCappedStoreMachine(StoreMachine):
     max_sessions = 5
 
 
+class ChunkedStoreMachine(StoreMachine):
+    """Same rules with two removals per hold of the lock: expired sessions are never served while they wait,
+    each write over the cap frees what it needs and two more, and a purge finishes coming down to 75%."""
+
+    chunk = 2
+    checks_every_step = False  # all() would remove what expired: leave it to the chunks, and to get() to refuse
+
+    def __init__(self):
+        self.default_chunk, store_module.CHUNK = store_module.CHUNK, self.chunk
+        super().__init__()
+
+    def teardown(self):
+        store_module.CHUNK = self.default_chunk
+        super().teardown()
+
+
 SETTINGS = settings(max_examples=120, stateful_step_count=60, deadline=None)
 TestStoreAgainstModel = StoreMachine.TestCase
 TestStoreAgainstModel.settings = SETTINGS
@@ -189,3 +225,5 @@ TestEternalStoreAgainstModel = EternalStoreMachine.TestCase
 TestEternalStoreAgainstModel.settings = SETTINGS
 TestCountCappedStoreAgainstModel = CountCappedStoreMachine.TestCase
 TestCountCappedStoreAgainstModel.settings = SETTINGS
+TestChunkedStoreAgainstModel = ChunkedStoreMachine.TestCase
+TestChunkedStoreAgainstModel.settings = SETTINGS
