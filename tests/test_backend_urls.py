@@ -50,7 +50,8 @@ def test_the_redis_client_of_a_backend_gives_up_after_two_seconds_unless_the_url
     bounded = SessionBackend(type="ext:redis", url=f"redis://127.0.0.1:{port}/0")
     assert bounded.options["url"] == f"redis://127.0.0.1:{port}/0?{BOUND}"
     own = SessionBackend(type="ext:redis", url=f"redis://127.0.0.1:{port}/0?socket_timeout=0.3")
-    for backend, timeout in ((bounded, 2.0), (own, 0.3)):
+    blank = SessionBackend(type="ext:redis", url=f"redis://127.0.0.1:{port}/0?socket_timeout=")  # redis-py: unset
+    for backend, timeout in ((bounded, 2.0), (own, 0.3), (blank, 2.0)):
         kwargs = redis.Redis.from_url(backend.options["url"]).connection_pool.connection_kwargs
         assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (timeout, 2.0)
 
