@@ -34,6 +34,9 @@ def refuse(store, sid, caplog):
         (1234567890, "123456…"),  # any hashable id, even one without a len()
         (b"\xffsession-key", "\\xffse…"),  # bytes that are not ASCII are shown escaped, never refused for it
         (("reports", "monthly"), "reports/monthly"),  # Beaker's (namespace, key), short enough to show whole
+        (("a-cache-namespace", "a-key-of-a-cache-that-is-long"), "a-cache-name…/a-key-of-a-cache-that-is…"),
+        (("SvKkCtXIUHd8eBsAeYmaXE6CMe2Uj7JsMkYsOLCrhKo", "session"), "SvKkCt…/session"),  # a session: 6, as ids
+        (("lembro.sid:SvKkCtXIUHd8eBsAeYmaXE6CMe2Uj7JsMkYsOLCrhKo", "session"), "lembro.sid:SvKkCt…/session"),
     ],
 )
 def test_a_refused_session_is_logged_by_its_short_id(make_store, caplog, sid, logged):
