@@ -179,8 +179,9 @@ REDIS_TIMEOUTS = (("socket_timeout", "2"), ("socket_connect_timeout", "2"))
 
 
 def bounded_redis_url(url: str) -> str:
-    """``url`` with ``REDIS_TIMEOUTS`` added to its query where it sets none of its own."""
-    given = {key for key, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+    """``url`` with ``REDIS_TIMEOUTS`` added to its query where it sets none of its own (a blank value, which
+    redis-py ignores, sets none)."""
+    given = {key for key, _ in parse_qsl(urlsplit(url).query)}
     added = urlencode([(key, value) for key, value in REDIS_TIMEOUTS if key not in given])
     if not added:
         return url

@@ -139,10 +139,17 @@ def blob_bytes(blob: Any) -> int:
 
 
 def short_id(sid: object) -> str:
-    """The first characters of a session id, safe to log; a Beaker id ``(namespace, key)`` as ``namespace/key``,
-    each cut short (a cache's namespace and key are names, not secrets, but may be long)."""
+    """The first characters of a session id, safe to log; a Beaker id ``(namespace, key)`` as ``namespace/key``.
+
+    A session's namespace is its id, after any ``key_prefix`` ending in a colon: 6 characters of the id are
+    shown, as for any id. A cache's namespace and key are names, not secrets, but may be long: cut at 12 and 24.
+    """
     if type(sid) is tuple and len(sid) == 2:
-        return f"{_first(sid[0], 12)}/{_first(sid[1], 24)}"
+        namespace, key = sid
+        if key == "session" and isinstance(namespace, str):
+            prefix, colon, ident = namespace.rpartition(":")
+            return f"{prefix}{colon}{_first(ident, 6)}/session"
+        return f"{_first(namespace, 12)}/{_first(key, 24)}"
     return _first(sid, 6)
 
 

@@ -6,6 +6,10 @@ import pytest
 
 from lembro_wsgi import LembroStore
 
+#: How long a test waits for another thread's step (a gate, a join) before failing: far beyond any healthy run
+#: under load, so a slow machine never makes a gate give way early; a hang fails the test instead of the suite.
+GATE = 60
+
 
 class FakeClock:
     """A clock the test moves by hand."""

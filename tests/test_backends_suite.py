@@ -22,6 +22,7 @@ from webob import Request
 from lembro_wsgi import LembroMiddleware, LembroStore
 from lembro_wsgi.bottle import LembroPlugin
 from lembro_wsgi.pyramid import LembroSessionFactory
+from tests.conftest import GATE
 
 OLD_SECRET, NEW_SECRET = "the old secret, long enough", "the new secret, long enough"
 
@@ -42,7 +43,7 @@ def handle(session, path, query, gates):
     elif path in ("/slow-inc", "/slow-read"):
         n = session.get("n", 0)
         gates[path].loaded.set()
-        gates[path].proceed.wait(5)
+        assert gates[path].proceed.wait(GATE)
         if path == "/slow-inc":
             session["n"] = n + 1
     return f"{session.id} {session.get('n', 0)} {session.get('user', '-')}"
@@ -208,10 +209,11 @@ def slow_request(app, path, cookie, meanwhile):
     result = {}
     thread = threading.Thread(target=lambda: result.update(slow=app.get(path, cookie)))
     thread.start()
-    assert gate.loaded.wait(5)
+    assert gate.loaded.wait(GATE)
     meanwhile()
     gate.proceed.set()
-    thread.join(5)
+    thread.join(GATE)
+    assert not thread.is_alive()
     return result["slow"]
 
 

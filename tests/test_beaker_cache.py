@@ -10,7 +10,6 @@ from beaker.util import parse_cache_config_options
 
 from lembro_wsgi import LembroNamespaceManager, LembroStore, get_store, reset_stores
 from lembro_wsgi.namespace import CACHE_GRACE
-from tests.conftest import run_threads
 
 
 @pytest.fixture(autouse=True)

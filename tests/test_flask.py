@@ -12,7 +12,7 @@ import pytest
 import lembro_wsgi.flask
 from lembro_wsgi import LembroStore
 from lembro_wsgi.flask import LembroSession, LembroSessionInterface
-from tests.conftest import FakeClock
+from tests.conftest import GATE, FakeClock
 
 
 def make_app(interface=None, **config):
@@ -82,10 +82,11 @@ def while_slow(app, path, cookie, gate, meanwhile):
     result = {}
     slow = threading.Thread(target=lambda: result.update(response=raw(app, path, f"session={cookie}")))
     slow.start()
-    assert loaded.wait(5)
+    assert loaded.wait(GATE)
     meanwhile()
     proceed.set()
-    slow.join(5)
+    slow.join(GATE)
+    assert not slow.is_alive()
     return result["response"]
 
 
@@ -311,7 +312,7 @@ def test_clear_at_logout_is_final_against_a_slow_request_even_with_a_flash_after
     def slow_read():
         user = flask.session.get("user")
         loaded.set()
-        proceed.wait(5)
+        assert proceed.wait(GATE)
         flask.session["seen"] = True
         return str(user)
 

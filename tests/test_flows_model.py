@@ -16,7 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from webob import Request
 
 from lembro_wsgi import LembroMiddleware, LembroStore
-from tests.conftest import FakeClock
+from tests.conftest import GATE, FakeClock
 
 NAMES = st.sampled_from(["ana", "bo", "cy", "di"])
 VALUES = st.text("abcxyz", min_size=0, max_size=300)
@@ -46,7 +46,7 @@ def model_app(environ, start_response):
         dict(session)  # load now
         gate = environ["test.gate"]
         gate.loaded.set()
-        gate.proceed.wait(5)
+        assert gate.proceed.wait(GATE)
         session["v"] = query["v"]
     start_response("200 OK", [("Content-Type", "application/json")])
     return [json.dumps(dict(session)).encode()]
@@ -195,7 +195,7 @@ class FlowMachine(RuleBasedStateMachine):
 
         thread = threading.Thread(target=run)
         thread.start()
-        assert gate.loaded.wait(5)
+        assert gate.loaded.wait(GATE)
         client.returning = True
         client.slow = (thread, gate, start_sid, start_data, value, result)
 
@@ -209,7 +209,8 @@ class FlowMachine(RuleBasedStateMachine):
         client.slow = None
         still_there = client.sid == start_sid
         gate.proceed.set()
-        thread.join(5)
+        thread.join(GATE)
+        assert not thread.is_alive()
         response = result["response"]
         assert response.status_int == 200
         assert "Set-Cookie" not in response.headers  # same id, or gone: nothing to send
@@ -240,7 +241,7 @@ class FlowMachine(RuleBasedStateMachine):
         for client in self.clients.values():
             if client.slow:
                 client.slow[1].proceed.set()
-                client.slow[0].join(5)
+                client.slow[0].join(GATE)
         self.store.close()
 
 

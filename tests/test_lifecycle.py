@@ -21,6 +21,7 @@ from webob import Request
 
 from lembro_wsgi import LembroMiddleware, LembroNamespaceManager, LembroStore
 from lembro_wsgi.bottle import LembroPlugin
+from tests.conftest import GATE
 from tests.wsgi_apps import session_app
 
 OLD_SECRET, NEW_SECRET = "the old secret, long enough", "the new secret, long enough"
@@ -51,14 +52,15 @@ class SlowRequest:
         middleware.gates[path] = self
         self.thread = threading.Thread(target=self._run, args=(middleware, path, cookie))
         self.thread.start()
-        assert self.loaded.wait(5), "the slow request never loaded its session"
+        assert self.loaded.wait(GATE), "the slow request never loaded its session"
 
     def _run(self, middleware, path, cookie):
         self.response = call(middleware, path, cookie)
 
     def finish(self):
         self.proceed.set()
-        self.thread.join(5)
+        self.thread.join(GATE)
+        assert not self.thread.is_alive()
         return self.response
 
 
@@ -72,7 +74,7 @@ def gated_app(gates):
             n = session.get("n", 0)
             gate = gates[path]
             gate.loaded.set()
-            gate.proceed.wait(5)
+            assert gate.proceed.wait(GATE)
             if path == "/slow-inc":
                 session["n"] = n + 1
             start_response("200 OK", [("Content-Type", "text/plain")])
@@ -185,7 +187,7 @@ def test_logout_racing_a_slow_request_on_a_real_threaded_server():
 
         thread = threading.Thread(target=slow)
         thread.start()
-        assert gate.loaded.wait(5)
+        assert gate.loaded.wait(GATE)
         request = urllib.request.Request(f"{base}/logout", headers={"Cookie": f"lembro.sid={sid}"})
         urllib.request.urlopen(request, timeout=5).close()
         gate.proceed.set()
@@ -506,7 +508,7 @@ def test_a_cache_built_before_fork_never_waits_on_a_lock_a_parent_thread_held():
     for thread in threads:
         held.clear()
         thread.start()
-        assert held.wait(5)
+        assert held.wait(GATE)
     pid = os.fork()
     if pid == 0:
         signal.alarm(5)  # a deadlock kills the child: the test then fails on its status
@@ -531,7 +533,7 @@ def test_creation_lock_is_the_same_for_str_and_bytes_keys():
         probe = threading.Thread(target=lambda key=key, other=other: other.append(
             manager.get_creation_lock(key.encode("ascii", "backslashreplace")).acquire(wait=False)))
         probe.start()
-        probe.join(5)
+        probe.join(GATE)
         held.release()
         assert other == [False], key  # the bytes key names the lock this thread holds
     created, started = [], threading.Event()
@@ -544,12 +546,12 @@ def test_creation_lock_is_the_same_for_str_and_bytes_keys():
 
     thread = threading.Thread(target=compute)
     thread.start()
-    assert started.wait(5)
-    deadline = time.monotonic() + 5
+    assert started.wait(GATE)
+    deadline = time.monotonic() + GATE
     while not waiting_in_acquire(thread):  # the worker has reached the lock, not merely been slow to start
         assert time.monotonic() < deadline, "the worker never waited on the creation lock"
         time.sleep(0.001)
     assert created == []  # waiting on the lock we hold: dogpile protection works
     lock.release()
-    thread.join(5)
+    thread.join(GATE)
     assert created == ["ran", 42]

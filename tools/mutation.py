@@ -1,6 +1,7 @@
 """Mutation testing of the core modules with mutmut 3: what the tests let through.
 
-Run from the repository root, outside CI (about an hour on two cores)::
+Run from the repository root, outside CI (one to two hours on two cores; results are kept in mutants/, so
+an interrupted run goes on where it stopped)::
 
     pip install -e '.[test,mutation]'
     python tools/mutation.py            # mutate, test, then report
