@@ -82,6 +82,7 @@ class FlaskSession(Session, SessionMixin):  # type: ignore[override]  # lembro's
     """
 
     accessed = False  # Flask's flag, a plain attribute: it shadows lembro's timestamp
+    cookie: SessionCookie | None = None  # the cookie rules of the request, read from Flask's config once
     _refused = False  # its save was refused: Flask's 500 page, which saves again, must not send its cookie
 
     @property
@@ -217,9 +218,11 @@ class LembroSessionInterface(SessionInterface, HasStore):
         if cookie is None:  # Flask then hands out its NullSession: reads as empty, refuses writes
             return None
         try:
-            return self.sessions.open(request.environ, cookie=cookie, eager=True)  # type: ignore[return-value]
+            session: FlaskSession = self.sessions.open(request.environ, cookie=cookie, eager=True)  # type: ignore[assignment]
         except BackendUnavailable:  # lazy then: the view's first use raises it again, where error handlers see it
-            return self.sessions.open(request.environ, cookie=cookie)  # type: ignore[return-value]
+            session = self.sessions.open(request.environ, cookie=cookie)  # type: ignore[assignment]
+        session.cookie = cookie
+        return session
 
     def save_session(self, app: flask.Flask, session: SessionMixin, response: flask.Response) -> None:
         """Save or touch the session; set, refresh or expire the cookie as ``should_set_cookie`` says.
@@ -229,11 +232,9 @@ class LembroSessionInterface(SessionInterface, HasStore):
         """
         if not isinstance(session, FlaskSession) or isinstance(session, UnusableSession) or session._refused:
             return
-        cookie = self.cookie(app)
+        cookie = session.cookie or self.cookie(app)
         if cookie is None:
             return
-        if session.accessed:
-            response.vary.add("Cookie")
         try:
             permanent = session.loaded and session.permanent  # a session not loaded (Redis timed out) stays so
             lifetime = _lasting(app.permanent_session_lifetime.total_seconds()) if permanent else None
@@ -246,13 +247,21 @@ class LembroSessionInterface(SessionInterface, HasStore):
                 return  # (the backend has logged the outage)
             session._refused = True
             _answer_with_error_handler(app, exc, response)  # the view had its session: not answered as saved
-            response.vary.add("Cookie")
+            _vary_on_cookie(response)
             return
         for name, value in headers:
             response.headers.add(name, value)
-        if headers:
-            response.vary.add("Cookie")
+        if headers or session.accessed:
+            _vary_on_cookie(response)
         response.call_on_close(session.finish)  # changes made while a streamed body runs
+
+
+def _vary_on_cookie(response: flask.Response) -> None:
+    """``response.vary.add("Cookie")``, without parsing a header into a set when there is none yet."""
+    if "Vary" in response.headers:
+        response.vary.add("Cookie")
+    else:
+        response.headers["Vary"] = "Cookie"
 
 
 def _answer_with_error_handler(app: flask.Flask, exc: BackendUnavailable, response: flask.Response) -> None:
