@@ -12,9 +12,10 @@ GATE = 60
 
 
 def selectable_id(text: str) -> str:
-    """A test id pytest can select again by its node id (as mutmut does): no '[', ']' or '::' inside, ASCII."""
-    text = text.replace("::", ":").replace("[", "(").replace("]", ")")
-    return text.encode("ascii", "backslashreplace").decode("ascii")
+    """A test id pytest can select again by its node id (as mutmut does): no '[', ']' or '::' inside, and ASCII
+    with no backslash (pytest would escape one again)."""
+    text = text.replace("::", ":").replace("[", "(").replace("]", ")").replace("\\", "/")
+    return text.encode("ascii", "replace").decode("ascii")
 
 
 def pytest_make_parametrize_id(config, val, argname):
