@@ -285,9 +285,12 @@ class SessionBackend:
         return self.namespace_class(namespace, **{**self.options, "timeout": math.ceil(timeout)})
 
     def _expired(self, record: Record) -> bool:
-        """Age check for backends that do not expire records themselves (``file``): by the record's own lifetime."""
+        """Age check for backends that do not expire records themselves (``file``): by the record's own lifetime.
+
+        A session idle exactly its lifetime is expired, as in a lembro store.
+        """
         lifetime = record.get("lifetime") or self.timeout
-        return lifetime is not None and time.time() - record["accessed"] > lifetime
+        return lifetime is not None and time.time() - record["accessed"] >= lifetime
 
     @contextmanager
     def _reaching(self) -> Iterator[None]:

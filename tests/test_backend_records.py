@@ -86,6 +86,21 @@ def test_a_records_own_lifetime_decides_its_expiry_on_the_file_backend(files):
     assert files.load("long")["data"] == {"n": 2}  # idle 700 s, its own lifetime 3600 s
 
 
+def test_a_session_idle_exactly_its_timeout_is_expired_on_the_file_backend_as_in_a_store(files, make_store, clock,
+                                                                                          monkeypatch):
+    """The boundary is the same everywhere: idle ``timeout`` seconds, the session is gone."""
+    store = make_store(timeout=600)
+    store.set("sid", {"n": 1})
+    clock.advance(600)
+    assert store.get("sid") is None
+    now = 1_700_000_000.0
+    files.save("sid", record(accessed=now, n=1))
+    monkeypatch.setattr(time, "time", lambda: now + 599.5)
+    assert files.load("sid")["data"] == {"n": 1}
+    monkeypatch.setattr(time, "time", lambda: now + 600)
+    assert files.load("sid") is None and files.touch("sid") is False
+
+
 def test_on_the_file_backend_an_unknown_id_is_never_written_by_replace_touch_or_move(files):
     assert files.replace("unknown", record(n=1)) is False
     assert files.touch("unknown") is False

@@ -191,6 +191,8 @@ def test_no_fixation_a_planted_id_is_never_adopted(site):
     planted = "P" * 43
     (sid, n, _), sent = app.get("/inc", planted)
     assert sid != planted and ident(sent) == sid and n == "1"
+    (again, n, _), _ = app.get("/inc", planted)  # nothing was stored under the planted id either
+    assert again not in (planted, sid) and n == "1"
 
 
 def test_duplicated_cookies_are_no_session(site):

@@ -18,7 +18,7 @@ from werkzeug.http import parse_cookie
 
 from lembro_wsgi import LembroMiddleware
 from tests.servers import serve
-from tests.wsgi_apps import issued_cookies, owner_app, session_app
+from tests.wsgi_apps import issued_cookies, owner_app, owner_seen, session_app
 
 NAME = "lembro.sid"
 SECRET = "a secret for the cookie reader tests"
@@ -28,14 +28,6 @@ APPS = {secret: LembroMiddleware(owner_app, interval=None, secret=secret) for se
 
 
 ISSUED = {secret: issued_cookies(app, count=2) for secret, app in APPS.items()}
-
-
-def owner_seen(app, header):
-    request = Request.blank("/")
-    request.environ["HTTP_COOKIE"] = header
-    response = request.get_response(app)
-    assert response.status_int == 200
-    return response.text
 
 
 @pytest.mark.parametrize("secret", [None, SECRET])

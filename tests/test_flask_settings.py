@@ -9,6 +9,7 @@ import pytest
 from flask.sessions import SecureCookieSessionInterface
 
 from lembro_wsgi.flask import LembroSessionInterface
+from tests.conftest import selectable_id
 
 
 def make_app(interface, **config):
@@ -84,7 +85,7 @@ ACCEPTED = [
 ]
 
 
-@pytest.mark.parametrize("config", ACCEPTED, ids=lambda config: repr(config))
+@pytest.mark.parametrize("config", ACCEPTED, ids=lambda config: selectable_id(repr(config)))
 def test_a_setting_flask_accepts_gives_flasks_own_cookie_and_a_working_session(config):
     ours = make_app(LembroSessionInterface(interval=None), **config)
     flasks = make_app(SecureCookieSessionInterface(), **config)

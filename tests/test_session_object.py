@@ -121,3 +121,24 @@ def test_a_request_that_fails_before_its_response_starts_stores_none_of_its_chan
         list(body)
     body.close()  # as the server does; no response ever started
     assert app.get("/").text.split()[:2] == [sid, "1"]
+
+
+def test_a_logout_expires_the_cookie_once_even_when_the_session_is_closed_again(sessions):
+    """An app or framework that saves twice (Flask's error page does) sends one expiring cookie, not two."""
+    session = opened(sessions, seeded(sessions, n=1))
+    session.invalidate()
+    assert cookie_in(sessions.close(session)) == ""  # the expiring cookie
+    assert sessions.close(session) == []  # nothing more to say
+
+
+def test_a_malformed_unsigned_cookie_is_never_looked_up(make_store):
+    """A value that is no session id, found among other cookies, is no cookie: the store is not asked."""
+    store = make_store()
+    asked = []
+    store_get = store.get
+    store.get = lambda *args, **kwargs: asked.append(args) or store_get(*args, **kwargs)
+    sessions = SessionFactory(store=store)
+    for value in ("not-an-id", "A" * 42, "A" * 42 + "="):
+        session = sessions.open({"HTTP_COOKIE": f"theme=dark; lembro.sid={value}"})
+        assert session.get("n") is None and session.id != value
+    assert asked == []

@@ -4,11 +4,14 @@ call in progress, so the child never copies a half-done one."""
 import gc
 import os
 import signal
+import sys
 import threading
+import time
 
 import pytest
 
 from lembro_wsgi import LembroStore
+from tests.conftest import GATE
 
 pytestmark = [
     pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only"),
@@ -45,20 +48,39 @@ def test_a_child_reads_writes_and_closes_a_store_made_before_the_fork(clock):
     store.close()
 
 
+def runs_in(thread, function):
+    """Whether ``function`` is on ``thread``'s stack now (its frames, read from the outside)."""
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        if frame.f_code.co_name == function:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def test_a_fork_waits_for_a_write_in_progress_and_the_child_has_it():
     inside, go_on = threading.Event(), threading.Event()
 
     def clock():  # the writer thread stops inside its store call, holding the store's lock
         if threading.current_thread().name == "slow-writer":
             inside.set()
-            go_on.wait(10)
+            go_on.wait(GATE)
         return 1000.0
 
     store = LembroStore(interval=None, clock=clock)
     writer = threading.Thread(target=store.set, args=("in-flight", {"n": 1}), name="slow-writer")
     writer.start()
-    assert inside.wait(10)
-    release = threading.Timer(0.5, go_on.set)  # the fork has to wait this long for the write to end
+    assert inside.wait(GATE)
+    forking, seen = threading.main_thread(), []
+
+    def release_once_the_fork_waits():  # the write ends only while fork() is seen waiting for the store's lock
+        deadline = time.monotonic() + GATE
+        while not runs_in(forking, "_before_fork") and time.monotonic() < deadline:
+            time.sleep(0.001)
+        seen.append(runs_in(forking, "_before_fork"))
+        go_on.set()
+
+    release = threading.Thread(target=release_once_the_fork_waits)
     release.start()
     try:
         assert in_child(lambda: store.get("in-flight") == {"n": 1})
@@ -66,9 +88,9 @@ def test_a_fork_waits_for_a_write_in_progress_and_the_child_has_it():
         go_on.set()
         release.join()
         writer.join()
+    assert seen == [True]  # the fork did wait for the write in progress
     assert store.get("in-flight") == {"n": 1}
     store.close()
-
 
 
 def purge_threads_in_a_child():

@@ -37,3 +37,30 @@ def test_an_id_is_counted_as_the_memory_it_holds(make_store, sid):
     assert store.stats()["bytes"] == held(sid) + sys.getsizeof(pickle.dumps({"n": 1}, 5)) + ENTRY_OVERHEAD
     store.destroy(sid)
     assert store.stats()["bytes"] == 0
+
+
+def test_a_session_exactly_as_large_as_the_cap_is_stored(make_store):
+    """The cap is a maximum: a session of exactly ``max_size`` bytes fits (one byte more is refused)."""
+    size = make_store(max_size="1M")
+    size.set("sid", {"pad": "x" * 500})
+    exact = size.stats()["bytes"]
+    store = make_store(max_size=exact)
+    store.set("sid", {"pad": "x" * 500})
+    assert store.get("sid") == {"pad": "x" * 500} and store.stats()["bytes"] == exact
+
+
+def test_a_write_that_expires_some_sessions_and_evicts_others_reports_them_all(make_store, clock):
+    """on_evict hears of every removal a write makes, the expired ones before the evicted ones."""
+    heard = []
+    probe = make_store(max_size="1M")
+    probe.set("sid-0", {"pad": "x" * 500})
+    one = probe.stats()["bytes"]
+    store = make_store(max_size=one * 10, on_evict=lambda sid, reason: heard.append((sid, reason)))
+    for i in range(10):
+        store.set(f"sid-{i}", {"pad": "x" * 500}, timeout=5 if i < 2 else 600)
+    clock.advance(10)
+    store.set("big", {"pad": "x" * 500 * 4})  # more than the two expired sessions free
+    assert [reason for _, reason in heard][:2] == ["expired", "expired"]
+    assert {sid for sid, reason in heard if reason == "expired"} == {"sid-0", "sid-1"}
+    assert any(reason == "size" for _, reason in heard)
+    assert len(heard) + len(store) == 11

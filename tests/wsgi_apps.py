@@ -120,3 +120,12 @@ def issued_cookies(middleware, count=3):
         response = Request.blank(f"/issue?{i}").get_response(middleware)
         cookies.append(response.headers["Set-Cookie"].split(";")[0].split("=", 1)[1])
     return cookies
+
+
+def owner_seen(app, header):
+    """The owner ``app`` (owner_app under a middleware) sees for a raw ``Cookie`` header; the response must be 200."""
+    request = Request.blank("/")
+    request.environ["HTTP_COOKIE"] = header
+    response = request.get_response(app)
+    assert response.status_int == 200
+    return response.text
