@@ -34,7 +34,7 @@ import weakref
 from collections.abc import Callable, Hashable
 from typing import Any, TypedDict
 
-from .heap import KeyedHeap
+from .eviction import LOW_WATER, EvictionOrder
 from .options import MAX_SECONDS, parse_count, parse_seconds, parse_size, unknown_option
 from .purger import Purger
 
@@ -44,9 +44,6 @@ log = logging.getLogger("lembro_wsgi")
 #: entry object, its dict slot, its heap slot, the timestamps and the (expiry, write order) key it holds
 #: (measured with tracemalloc by benchmarks/store_memory.py).
 ENTRY_OVERHEAD = 344
-
-#: Usage falls to this fraction of a cap after going over it.
-LOW_WATER = 0.75
 
 #: Sessions removed per hold of the store's lock (expired or evicted beyond what a write needs); a chunk takes
 #: about a millisecond, so a concurrent request never waits much longer.
@@ -97,7 +94,7 @@ class _Entry:
     __slots__ = ("blob", "expires", "heap", "hkey", "index", "plain", "seq", "sid", "size", "timeout", "used", "warm")
     blob: Any  # the pickle (bytes), or the str or bytes value itself when plain
     expires: float
-    heap: KeyedHeap | None
+    heap: Any  # heap, hkey and index belong to the EvictionOrder
     hkey: tuple[float, int]
     index: int
     plain: bool  # blob is the value itself (a str or bytes), not its pickle
@@ -107,14 +104,6 @@ class _Entry:
     timeout: float | None
     used: float
     warm: bool
-
-    def rank(self) -> tuple[float, int]:
-        """Eviction order within a heap: expiry (or last use, for sessions that never expire), then write order.
-
-        The write sequence breaks ties oldest first, so a frozen or coarse
-        clock never evicts the session written last ahead of older ones.
-        """
-        return (self.expires if self.timeout is not None else self.used, self.seq)
 
 
 def id_size(sid: Hashable) -> int:
@@ -203,13 +192,9 @@ class LembroStore:
         self._lock = threading.Lock()
         self._seq = itertools.count()
         self._entries: dict[Hashable, _Entry] = {}
-        # Eviction order: never read back before returning, expiring before eternal.
-        self._cold, self._cold_eternal = KeyedHeap(), KeyedHeap()
-        self._warm, self._warm_eternal = KeyedHeap(), KeyedHeap()
-        self._heaps = (self._cold, self._cold_eternal, self._warm, self._warm_eternal)
+        self._order = EvictionOrder()
         self._bytes = 0
         self._warm_bytes = 0  # the part of _bytes held by returning sessions (entry.warm); the rest is one-shot
-        self._due = _INF  # no expiry can be due before this (see _expire)
         self._draining = False  # over the low-water mark since going over a cap: writes and purges evict a chunk
         self._evictions = self._expirations = self._purges = 0
         self._warm_evictions = 0  # the part of _evictions that were returning sessions
@@ -238,7 +223,7 @@ class LembroStore:
         lock.acquire()
         try:
             now = self.clock()
-            removed = self._expire(now) if now >= self._due else []
+            removed = self._expire(now) if now >= self._order.due else []
             entry = self._entries.get(sid)
             if entry is not None and entry.expires <= now:  # due, not yet removed: never served
                 self._lapse(entry, removed)
@@ -247,7 +232,8 @@ class LembroStore:
                 if touch:
                     self._renew(entry, entry.timeout, now, warm=True)
                 elif not entry.warm:
-                    self._place(entry, warm=True)
+                    self._tier(entry, True)
+                    self._order.place(entry)
                 blob, plain = entry.blob, entry.plain
         finally:
             lock.release()
@@ -298,7 +284,7 @@ class LembroStore:
         lock.acquire()
         try:
             now = self.clock()
-            removed = self._expire(now) if now >= self._due else []
+            removed = self._expire(now) if now >= self._order.due else []
             entry = self._live(sid, now, removed)
             if entry is not None:
                 self._renew(entry, entry.timeout if lifetime is None else lifetime, now, warm=True)
@@ -323,10 +309,8 @@ class LembroStore:
         """Remove every session."""
         with self._lock:
             self._entries.clear()
-            for heap in self._heaps:
-                heap.clear()
+            self._order.clear()
             self._bytes = self._warm_bytes = 0
-            self._due = _INF
             self._draining = False
 
     def __len__(self) -> int:
@@ -377,9 +361,9 @@ class LembroStore:
                 now = self.clock()
                 removed = self._expire(now)
                 expired += len(removed)
-                more = now >= self._due
+                more = now >= self._order.due
                 if not more and self._draining:
-                    removed += self._drain()
+                    removed += self._drain(now)
                     more = self._draining
                 if not more:
                     self._purges += 1
@@ -401,7 +385,7 @@ class LembroStore:
         self._catch_up()
         with self._lock:
             removed = self._expire(self.clock())
-            warm_sessions = len(self._warm) + len(self._warm_eternal)
+            warm_sessions = self._order.returning()
             stats: StoreStats = {
                 "sessions": len(self._entries),
                 "bytes": self._bytes,
@@ -462,7 +446,7 @@ class LembroStore:
         lock.acquire()
         try:
             now = self.clock()
-            if now >= self._due:
+            if now >= self._order.due:
                 removed = self._expire(now)
             entries = self._entries
             entry = entries.get(sid)
@@ -487,12 +471,12 @@ class LembroStore:
                     self._drop(source)
                 grown = size - entry.size
                 self._bytes += grown
-                if entry.warm:  # the returning tier's share (_place moves it when the tier changes)
+                if entry.warm:  # the returning tier's share (_tier moves it when the tier changes)
                     self._warm_bytes += grown
                 entry.blob, entry.plain, entry.size = blob, plain, size
                 self._renew(entry, lifetime, now, entry.warm if source is None else source.warm)
                 if self._draining or self._bytes > self.max_size or len(entries) > (self.max_sessions or _INF):
-                    removed += self._shrink(entry)
+                    removed += self._shrink(entry, now)
         finally:
             lock.release()
             if removed:  # even when sizing the id failed: what expired is gone, and on_evict hears of it
@@ -545,71 +529,37 @@ class LembroStore:
         entry.expires = _INF if lifetime is None else now + lifetime
         entry.used = now
         entry.seq = next(self._seq)
-        if entry.heap is not self._heaps[2 * warm + (lifetime is None)] or entry.expires < entry.hkey[0]:
-            self._place(entry, warm)  # else it stays put, its key lagging a rank that only grew (see _settle)
+        self._tier(entry, warm)
+        if self._order.misplaced(entry):
+            self._order.place(entry)  # else it stays put, its key lagging a rank that only grew
 
-    def _place(self, entry: _Entry, warm: bool) -> None:
-        """Put the entry in the heap its state calls for; keys only ever lag behind (see _settle)."""
-        heap = self._heaps[2 * warm + (entry.timeout is None)]
-        if entry.warm != warm:  # its bytes change tier (the per-tier counts are the heaps' lengths)
+    def _tier(self, entry: _Entry, warm: bool) -> None:
+        """Move the entry's bytes to the tier ``warm`` names (the per-tier counts are the order's)."""
+        if entry.warm != warm:
             self._warm_bytes += entry.size if warm else -entry.size
             entry.warm = warm
-        rank = (entry.expires if entry.timeout is not None else entry.used, entry.seq)  # entry.rank(), uncalled
-        if entry.heap is not heap:
-            if entry.heap is not None:
-                entry.heap.remove(entry)
-            entry.hkey = rank
-            entry.heap = heap
-            heap.push(entry)
-        elif rank < entry.hkey:
-            heap.rekey(entry, rank)
-        else:
-            return
-        if rank[0] < self._due and entry.timeout is not None:
-            self._due = rank[0]
-
-    def _settle(self, heap: KeyedHeap) -> _Entry | None:
-        """The heap's true minimum, after moving entries whose key lags their rank.
-
-        A touch or write only raises an entry's rank, so it is left in place
-        (O(1)) and re-keyed here, once, when it reaches the top.
-        """
-        entry = heap.top()
-        while entry is not None and entry.hkey < entry.rank():
-            heap.rekey(entry, entry.rank())
-            entry = heap.top()
-        return entry
 
     def _drop(self, entry: _Entry) -> None:
-        assert entry.heap is not None  # every stored entry is in one heap
-        entry.heap.remove(entry)
-        entry.heap = None
+        self._order.remove(entry)
         del self._entries[entry.sid]
         self._bytes -= entry.size
         if entry.warm:
             self._warm_bytes -= entry.size
 
     def _expire(self, now: float) -> Removed:
-        """Remove the sessions expired at ``now``.
+        """Remove up to a chunk of the sessions expired at ``now``.
 
-        ``_due`` is never later than the earliest key in the expiring heaps, so
-        while ``now < _due`` nothing is due; hot paths check that before calling.
+        Nothing has expired while ``now < self._order.due``; hot paths check that before calling.
         """
-        if now < self._due:
-            return []
         removed: Removed = []
-        for heap in (self._cold, self._warm):
-            top = heap.top()
-            while top is not None and top.hkey[0] <= now and len(removed) < CHUNK:
-                top = self._settle(heap)
-                if top is None or top.expires > now:
-                    break
-                self._drop(top)
-                removed.append((top.sid, "expired"))
-                top = heap.top()
+        order = self._order
+        while len(removed) < CHUNK:
+            entry = order.next_expired(now)
+            if entry is None:
+                break
+            self._drop(entry)
+            removed.append((entry.sid, "expired"))
         self._expirations += len(removed)
-        cold, warm = self._cold.items, self._warm.items
-        self._due = min(cold[0].hkey[0] if cold else _INF, warm[0].hkey[0] if warm else _INF)
         return removed
 
     def _lapse(self, entry: _Entry, removed: Removed) -> None:
@@ -628,7 +578,7 @@ class LembroStore:
 
     def _catch_up(self) -> None:
         """Remove every expired session, a chunk per hold of the lock, before a call that reads them all."""
-        while self.clock() >= self._due:  # read unlocked: a stale value costs one more (locked) look
+        while self.clock() >= self._order.due:  # read unlocked: a stale value costs one more (locked) look
             with self._lock:
                 removed = self._expire(self.clock())
             self._report(removed)
@@ -637,43 +587,45 @@ class LembroStore:
     def _over(self, size_goal: float, count_goal: float) -> bool:
         return self._bytes > size_goal or len(self._entries) > count_goal
 
-    def _shrink(self, keep: _Entry) -> Removed:
+    def _shrink(self, keep: _Entry, now: float) -> Removed:
         """Evict what the caps need now, then a chunk more toward the low-water mark, never evicting ``keep``."""
-        home = keep.heap
-        assert home is not None  # the entry just written is in its heap
-        home.remove(keep)
-        removed = self._evict(self.max_size, self.max_sessions or _INF, _INF)
-        removed += self._drain()
-        keep.hkey = keep.rank()
-        home.push(keep)
+        self._order.remove(keep)
+        removed = self._evict(now, self.max_size, self.max_sessions or _INF, _INF)
+        removed += self._drain(now)
+        self._order.place(keep)
         return removed
 
-    def _drain(self) -> Removed:
+    def _drain(self, now: float) -> Removed:
         """Evict a chunk toward the low-water mark of both caps; ``_draining`` says whether more is to go."""
         size_goal, count_goal = self.max_size * LOW_WATER, (self.max_sessions or _INF) * LOW_WATER
-        removed = self._evict(size_goal, count_goal, CHUNK)
+        removed = self._evict(now, size_goal, count_goal, CHUNK)
         self._draining = self._over(size_goal, count_goal)
         if self._draining and self._purger is not None:
             self._purger.wake()
         return removed
 
-    def _evict(self, size_goal: float, count_goal: float, limit: float) -> Removed:
-        """Evict, coldest first, until under both goals or ``limit`` sessions went."""
+    def _evict(self, now: float, size_goal: float, count_goal: float, limit: float) -> Removed:
+        """Evict, coldest first (any session expired at ``now`` before them), until under both goals or
+        ``limit`` sessions went."""
         removed: Removed = []
-        cold = 0  # how many of them were one-shot: their heaps come first
-        for heap in self._heaps:
-            if heap is self._warm:
-                cold = len(removed)
-            while len(removed) < limit and self._over(size_goal, count_goal):
-                victim = self._settle(heap)
-                if victim is None:
-                    break
-                self._drop(victim)
-                removed.append((victim.sid, "size"))
-        self._evictions += len(removed)
-        self._warm_evictions += len(removed) - cold
-        if removed:
-            log.debug("evicted %d sessions for size, now %d bytes of %d", len(removed), self._bytes, self.max_size)
+        order = self._order
+        evicted = warm = 0  # sessions evicted, and how many of them were returning
+        while len(removed) < limit and self._over(size_goal, count_goal):
+            victim = order.next_expired(now)  # expired, awaiting its chunk: it goes first, as expired
+            if victim is not None:
+                self._lapse(victim, removed)
+                continue
+            victim = order.coldest()
+            if victim is None:
+                break
+            evicted += 1
+            warm += victim.warm
+            self._drop(victim)
+            removed.append((victim.sid, "size"))
+        self._evictions += evicted
+        self._warm_evictions += warm
+        if evicted:
+            log.debug("evicted %d sessions for size, now %d bytes of %d", evicted, self._bytes, self.max_size)
         return removed
 
     def _report(self, removed: Removed) -> None:

@@ -88,6 +88,20 @@ def test_an_expired_session_is_never_served_while_it_waits_for_its_chunk(clock, 
     assert store.stats()["expirations"] == 500
 
 
+def test_a_write_over_the_cap_removes_expired_sessions_before_any_live_one(clock, chunk):
+    """Returning sessions that expired and wait for their chunk go before live one-shot ones, as expired."""
+    store, removed = filled(clock, 400)
+    for i in range(200):
+        store.touch(f"sid-{i:05d}", timeout=60)  # returning, and expiring long before the one-shot rest
+    clock.advance(61)
+    # Over the cap even after the write's chunk of expired sessions, while 150 more still hold their bytes:
+    store.set("big", {"pad": "y" * (store.max_size // 400 * (chunk + 20))})
+    assert len(removed) > chunk and all(reason == "expired" for _, reason in removed)
+    assert all(f"sid-{i:05d}" in store for i in range(200, 400))
+    stats = store.stats()
+    assert stats["evictions"] == 0 and stats["expirations"] == 200
+
+
 @pytest.mark.parametrize("count", [1_000, 20_000])
 def test_a_call_after_everything_expired_removes_a_chunk_whatever_the_size(clock, chunk, count):
     store, removed = filled(clock, count)

@@ -1,5 +1,6 @@
 """Random operation sequences against a plain reference model (hypothesis)."""
 
+import contextlib
 import itertools
 import pickle
 import sys
@@ -12,7 +13,8 @@ from lembro_wsgi import LembroStore, SessionTooLarge
 from lembro_wsgi import store as store_module
 from lembro_wsgi.store import ENTRY_OVERHEAD, LOW_WATER
 
-IDS = st.sampled_from([f"sid{i}" for i in range(12)])
+ALL_IDS = [f"sid{i}" for i in range(12)]
+IDS = st.sampled_from(ALL_IDS)
 DATA = st.builds(lambda n, tag: {"tag": tag, "pad": "x" * n}, st.integers(0, 900), st.integers(0, 9))
 TIMEOUTS = st.sampled_from([None, 1, 5, 30])
 CAP = 4000
@@ -52,14 +54,23 @@ class StoreMachine(RuleBasedStateMachine):
         self.evicted = []
         self.store = LembroStore(
             interval=None, max_size=CAP, timeout=self.default_timeout, max_sessions=self.max_sessions,
-            clock=lambda: self.now, on_evict=lambda sid, reason: self.evicted.append((sid, reason)),
+            clock=lambda: self.now, on_evict=self.heard,
         )
         self.model = {}
+        self.pending = set()  # expired in the model, perhaps not yet removed by the store (it goes in chunks)
+
+    def heard(self, sid, reason):
+        """on_evict: a session is reported expired only once it has expired."""
+        self.evicted.append((sid, reason))
+        if reason == "expired":
+            assert sid in self.pending, sid
+            self.pending.discard(sid)
 
     def expire(self):
         gone = [sid for sid, m in self.model.items() if m.expires <= self.now]
         for sid in gone:
             del self.model[sid]
+        self.pending.update(gone)
         return len(gone)
 
     def write(self, sid, data, timeout, source=None, method="set"):
@@ -70,17 +81,18 @@ class StoreMachine(RuleBasedStateMachine):
         call = {"set": lambda: self.store.set(sid, data, timeout),
                 "replace": lambda: self.store.replace(sid, data, timeout),
                 "move": lambda: self.store.move(source, sid, data, timeout)}[method]
-        before = self.store.all()
+        unchanged = fresh.size > CAP or (source is not None and source not in self.model)
+        before = self.snapshot() if unchanged else None  # (it removes expired sessions: only when needed)
         if fresh.size > CAP:
             try:
                 call()
             except SessionTooLarge:
-                assert self.store.all() == before  # a refused write changes nothing
+                assert self.snapshot() == before  # a refused write changes nothing
                 return
             raise AssertionError("oversized session was accepted")
         written = call()
         if source is not None and source not in self.model:
-            assert written is False and self.store.all() == before
+            assert written is False and self.snapshot() == before
             return
         assert written is (None if method == "set" else True)
         old = self.model.get(sid if source is None else source)
@@ -111,7 +123,7 @@ class StoreMachine(RuleBasedStateMachine):
         if not victims:
             assert sum(m.size for m in self.model.values()) <= CAP and len(self.model) <= count_cap
             return
-        assert kept not in victims
+        assert kept not in victims and not self.pending  # expired sessions go before any live one
         victims.sort(key=lambda sid: self.model[sid].order())
         total, count, needed = sum(m.size for m in self.model.values()), len(self.model), 0
         while total > CAP or count > count_cap:
@@ -160,16 +172,40 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule()
     def purge(self):
+        self.expire()
         self.evicted.clear()
-        assert self.store.purge() == self.expire()
+        assert self.store.purge() == sum(reason == "expired" for _, reason in self.evicted)
+        assert not self.pending  # every expired session is gone
         self.check_eviction(None)
         assert self.under_low_water() or not any(reason == "size" for _, reason in self.evicted)
+
+    @rule()
+    def purge_thread_runs_a_chunk(self):
+        """One hold of the lock by the purge thread (it stops at its first pause): a chunk of the expired
+        sessions, then, once none is left, a chunk of the way down to 75% after going over a cap."""
+        self.expire()
+        self.evicted.clear()
+        pending = len(self.pending)
+        with one_chunk():
+            self.store.purge()
+        expired = sum(reason == "expired" for _, reason in self.evicted)
+        assert expired == min(pending, self.chunk)
+        evicted = len(self.evicted) - expired
+        assert evicted == 0 or not self.pending
+        self.check_eviction(None)
+        assert evicted in (0, self.chunk) or self.under_low_water()
+
+    def snapshot(self):
+        """What the store holds; with chunks, which ids it holds, seen without changing any order or removing
+        more than the expired sessions asked about (``all()`` would remove them all, ``get`` would warm)."""
+        return self.store.all() if self.checks_every_step else {sid: sid in self.store for sid in ALL_IDS}
 
     @precondition(lambda self: len(self.model) > 0)
     @rule()
     def clear(self):
         self.store.clear()
         self.model.clear()
+        self.pending.clear()
 
     @invariant()
     def contents_and_bytes_match(self):
@@ -181,6 +217,7 @@ class StoreMachine(RuleBasedStateMachine):
         """all() and stats() say what the model holds (they first remove every expired session)."""
         self.expire()
         assert self.store.all() == {sid: m.data for sid, m in self.model.items()}
+        assert not self.pending
         stats = self.store.stats()
         assert stats["sessions"] == len(self.model)
         assert stats["bytes"] == sum(m.size for m in self.model.values())
@@ -203,10 +240,10 @@ class CountCappedStoreMachine(StoreMachine):
 
 
 class ChunkedStoreMachine(StoreMachine):
-    """Same rules with two removals per hold of the lock: expired sessions are never served while they wait,
-    each write over the cap frees what it needs and two more, and a purge finishes coming down to 75%."""
+    """Same rules with one removal per hold of the lock: expired sessions are never served while they wait,
+    each write over the cap frees what it needs and one more, and a purge finishes coming down to 75%."""
 
-    chunk = 2
+    chunk = 1
     checks_every_step = False  # all() would remove what expired: leave it to the chunks, and to get() to refuse
 
     def __init__(self):
@@ -216,6 +253,25 @@ class ChunkedStoreMachine(StoreMachine):
     def teardown(self):
         store_module.CHUNK = self.default_chunk
         super().teardown()
+
+
+class _Paused(Exception):
+    """Raised at the purge loop's first pause: the purge thread ran one chunk."""
+
+
+@contextlib.contextmanager
+def one_chunk():
+    """Stop ``purge()`` at its first pause between chunks, as if the purge thread had been preempted."""
+    def pause():
+        raise _Paused
+
+    default, store_module._pause = store_module._pause, pause
+    try:
+        yield
+    except _Paused:
+        pass
+    finally:
+        store_module._pause = default
 
 
 SETTINGS = settings(max_examples=120, stateful_step_count=60, deadline=None)
