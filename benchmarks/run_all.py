@@ -1,9 +1,9 @@
-"""Every benchmark in one run (1 to 3 minutes on 2 cores), the per-request contenders in one interleaved table.
+"""Every benchmark in one run (4 to 6 minutes on 2 cores, 3 GB of memory), the per-request contenders in one interleaved table.
 
     pip install -e '.[bench]'
     python benchmarks/run_all.py
 
-What it runs, in this order (1 in this process, 2 to 5 each in its own, as ``python benchmarks/<script>``):
+What it runs, in this order (1 in this process, 2 to 6 each in its own, as ``python benchmarks/<script>``):
 
 1. Per request (a session read + write by the same counter app, returning
    clients, interleaved rounds, medians): LembroMiddleware unsigned and
@@ -22,6 +22,9 @@ What it runs, in this order (1 in this process, 2 to 5 each in its own, as ``pyt
 5. flask_flood.py: one flood through LembroSessionInterface, Flask-Session's
    cachelib backend and Flask's signed-cookie session: returning users kept,
    peak server bytes, cookie size.
+6. pauses.py: how long a concurrent read waits while a store at its cap
+   evicts, comes down to 75% and purges, at 100k and 1M sessions, against
+   cachetools' TTLCache.
 """
 
 from __future__ import annotations
@@ -132,6 +135,7 @@ def main() -> None:
     run("store_memory.py")
     run("beaker_bench.py", "--flood-only")
     run("flask_flood.py")
+    run("pauses.py")
 
 
 if __name__ == "__main__":

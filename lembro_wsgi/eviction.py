@@ -54,10 +54,6 @@ class EvictionOrder:
         """How many entries are in the returning tier."""
         return len(self.warm) + len(self.warm_eternal)
 
-    def misplaced(self, entry: Any) -> bool:
-        """Whether ``entry`` must be placed again: it changed heap, or its expiry moved earlier."""
-        return entry.heap is not self.heaps[2 * entry.warm + (entry.timeout is None)] or entry.expires < entry.hkey[0]
-
     def place(self, entry: Any) -> None:
         """Put ``entry`` in the heap its tier and lifetime call for; a key is only ever lowered here."""
         heap = self.heaps[2 * entry.warm + (entry.timeout is None)]

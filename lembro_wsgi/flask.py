@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import operator
 import re
 import time
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,14 @@ CONFIG_PREFIX = "LEMBRO_"
 #: The shortest SECRET_KEY (and fallback) accepted: lembro's minimum for every secret.
 FLASK_MIN_SECRET = MIN_SECRET
 _MAX_CONFIGS = 16
+#: The config keys Flask's own ``get_cookie_*`` methods read: while an interface keeps those methods, its cookie
+#: rules are found by these values alone, without calling each method on every request.
+_COOKIE_CONFIG = operator.itemgetter(
+    "SESSION_COOKIE_NAME", "SECRET_KEY", "SESSION_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY", "SESSION_COOKIE_SAMESITE",
+    "SESSION_COOKIE_PATH", "APPLICATION_ROOT", "SESSION_COOKIE_DOMAIN", "SESSION_COOKIE_PARTITIONED",
+)
+_COOKIE_GETTERS = ("get_cookie_name", "get_cookie_secure", "get_cookie_httponly", "get_cookie_samesite",
+                   "get_cookie_path", "get_cookie_domain")
 #: The options Flask's interface takes (its cookie is Flask's), for "did you mean".
 _FLASK_OPTIONS = frozenset(StoreOptions.__optional_keys__)
 _NOT_IN_DOMAIN = re.compile(r"[\x00-\x20\x7f;,=\"\\]")  # what would end or bend a Domain attribute
@@ -108,6 +117,8 @@ class FlaskSession(Session, SessionMixin):  # type: ignore[override]  # lembro's
 
 class UnusableSession(FlaskSession):
     """The session of a request whose cookie settings lembro cannot follow: any use raises their error."""
+
+    _refused = True  # nothing to save
 
     def __init__(self, backend: SessionBackend, error: str) -> None:
         super().__init__(backend, None)
@@ -174,17 +185,53 @@ class LembroSessionInterface(SessionInterface, HasStore):
         #: Cookie rules by the Flask settings they follow, or why they cannot: one per configuration (an
         #: interface may serve several apps), so each is built, and a refusal logged, once.
         self._cookies: dict[tuple[Any, ...], SessionCookie | str] = {}
+        self._last: tuple[tuple[Any, ...], SessionCookie | str | None] = ((), None)  # the last config and its rules
+        self._stock_getters = all(getattr(type(self), name) is getattr(SessionInterface, name) for name in _COOKIE_GETTERS)
 
     def cookie(self, app: flask.Flask) -> SessionCookie | None:
         """The cookie rules for ``app``'s current config; ``None`` without a secret key.
 
         A setting lembro cannot follow raises ``ValueError`` naming it, logged once per configuration.
         """
-        if not app.secret_key:
-            return None
         fallbacks = app.config.get("SECRET_KEY_FALLBACKS") or ()
+        if isinstance(fallbacks, list):
+            fallbacks = tuple(fallbacks)
+        raw: tuple[Any, ...] = ()
+        if self._stock_getters:  # the raw config values find the rules built from them before
+            try:
+                raw = (_COOKIE_CONFIG(app.config), fallbacks)
+            except KeyError:  # a setting removed from the config
+                pass
+            else:
+                last_raw, cookie = self._last
+                if raw == last_raw:  # the same objects as last time compare by identity: nothing is hashed
+                    return self._usable(cookie)
+        if not app.secret_key:
+            cookie = None
+        elif raw:
+            try:
+                cookie = self._cookies.get(raw)
+            except TypeError:  # a setting that cannot be hashed
+                raw, cookie = (), None
+            if cookie is None:
+                cookie = self._settled(app, fallbacks)
+                self._remember(raw, cookie)
+        else:
+            cookie = self._settled(app, fallbacks)
+        if raw:
+            self._last = (raw, cookie)
+        return self._usable(cookie)
+
+    @staticmethod
+    def _usable(cookie: SessionCookie | str | None) -> SessionCookie | None:
+        if isinstance(cookie, str):
+            raise ValueError(cookie)
+        return cookie
+
+    def _settled(self, app: flask.Flask, fallbacks: Any) -> SessionCookie | str:
+        """The cookie rules the ``get_cookie_*`` methods give for ``app``, built once per distinct result."""
         settings: tuple[Any, ...] = (
-            self.get_cookie_name(app), app.secret_key, tuple(fallbacks) if isinstance(fallbacks, list) else fallbacks,
+            self.get_cookie_name(app), app.secret_key, fallbacks,
             bool(self.get_cookie_secure(app)), bool(self.get_cookie_httponly(app)),  # truthy, as Werkzeug takes them
             self.get_cookie_samesite(app), self.get_cookie_path(app), self.get_cookie_domain(app),
             bool(app.config.get("SESSION_COOKIE_PARTITIONED")),
@@ -195,13 +242,14 @@ class LembroSessionInterface(SessionInterface, HasStore):
             cookie, settings = None, ()
         if cookie is None:
             cookie = _flask_cookie(settings)
-            if settings:
-                if len(self._cookies) >= _MAX_CONFIGS:
-                    self._cookies.clear()
-                self._cookies[settings] = cookie
-        if isinstance(cookie, str):
-            raise ValueError(cookie)
+            self._remember(settings, cookie)
         return cookie
+
+    def _remember(self, key: tuple[Any, ...], cookie: SessionCookie | str) -> None:
+        if key:
+            if len(self._cookies) >= _MAX_CONFIGS:
+                self._cookies.clear()
+            self._cookies[key] = cookie
 
     def open_session(self, app: flask.Flask, request: flask.Request) -> FlaskSession | None:
         """The request's session, loaded now when the request carries a cookie (as Flask's default does).
@@ -230,7 +278,7 @@ class LembroSessionInterface(SessionInterface, HasStore):
         A ``BackendUnavailable`` here is answered by the app's error handler for it when the view used
         its session (Flask would only show it to a 500 handler), and ignored when it did not.
         """
-        if not isinstance(session, FlaskSession) or isinstance(session, UnusableSession) or session._refused:
+        if not isinstance(session, FlaskSession) or session._refused:  # (an UnusableSession is refused)
             return
         cookie = session.cookie or self.cookie(app)
         if cookie is None:
@@ -253,15 +301,18 @@ class LembroSessionInterface(SessionInterface, HasStore):
             response.headers.add(name, value)
         if headers or session.accessed:
             _vary_on_cookie(response)
-        response.call_on_close(session.finish)  # changes made while a streamed body runs
+        if response.is_streamed:  # changes made while the body runs (a list body ran in the view: none)
+            response.call_on_close(session.finish)
 
 
 def _vary_on_cookie(response: flask.Response) -> None:
-    """``response.vary.add("Cookie")``, without parsing a header into a set when there is none yet."""
-    if "Vary" in response.headers:
-        response.vary.add("Cookie")
-    else:
-        response.headers["Vary"] = "Cookie"
+    """``response.vary.add("Cookie")``, without parsing a header into a set when there is none yet (looked for
+    by a loop: Werkzeug's ``in`` and ``get`` raise and catch an exception on a miss)."""
+    for name, _ in response.headers:
+        if name.lower() == "vary":
+            response.vary.add("Cookie")
+            return
+    response.headers.add("Vary", "Cookie")
 
 
 def _answer_with_error_handler(app: flask.Flask, exc: BackendUnavailable, response: flask.Response) -> None:

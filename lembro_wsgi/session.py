@@ -118,6 +118,11 @@ class Session(MutableMapping[str, Any]):
             self._load()
         return self._data[key]
 
+    def get(self, key: str, default: Any = None) -> Any:  # Mapping's get raises and catches a KeyError on a miss
+        if not self._loaded:
+            self._load()
+        return self._data.get(key, default)
+
     def __setitem__(self, key: str, value: Any) -> None:
         if not self._loaded:
             self._load()

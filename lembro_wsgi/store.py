@@ -529,9 +529,11 @@ class LembroStore:
         entry.expires = _INF if lifetime is None else now + lifetime
         entry.used = now
         entry.seq = next(self._seq)
-        self._tier(entry, warm)
-        if self._order.misplaced(entry):
-            self._order.place(entry)  # else it stays put, its key lagging a rank that only grew
+        if entry.warm != warm:
+            self._tier(entry, warm)
+        order = self._order
+        if entry.heap is not order.heaps[2 * warm + (lifetime is None)] or entry.expires < entry.hkey[0]:
+            order.place(entry)  # it changed heap or expires sooner; else it stays put, its key lagging its rank
 
     def _tier(self, entry: _Entry, warm: bool) -> None:
         """Move the entry's bytes to the tier ``warm`` names (the per-tier counts are the order's)."""
