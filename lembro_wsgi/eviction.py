@@ -9,7 +9,7 @@ those that never expire), and among equal times the earliest written first::
     order = EvictionOrder()
     order.place(entry)            # after its tier, lifetime or times changed
     order.coldest()               # the next session to evict, or None
-    order.next_expired(now)       # the next expired session, or None
+    order.pop_expired(now, 256)   # up to 256 expired sessions, taken out
     order.remove(entry)
 
 An entry carries ``warm`` (read back since written), ``timeout`` (``None``:
@@ -83,25 +83,31 @@ class EvictionOrder:
     def coldest(self) -> Any | None:
         """The entry to evict next, or ``None`` when there is none."""
         for heap in self.heaps:
-            entry = self._settle(heap)
-            if entry is not None:
-                return entry
+            if heap.items:
+                return self._settle(heap)
         return None
 
-    def next_expired(self, now: float) -> Any | None:
-        """An entry expired at ``now`` (the earliest in its tier, one-shot first), or ``None``, and then ``due``
-        is the earliest expiry left."""
+    def pop_expired(self, now: float, limit: int) -> list[Any]:
+        """Take out up to ``limit`` entries expired at ``now``, one-shot first, nearest expiry first in each tier.
+
+        When fewer than ``limit`` are found, none is left, and ``due`` becomes the earliest expiry left.
+        """
         if now < self.due:
-            return None
+            return []
+        found: list[Any] = []
         for heap in (self.cold, self.warm):
-            top = heap.top()
-            if top is not None and top.hkey[0] <= now:
+            items = heap.items
+            while items and items[0].hkey[0] <= now and len(found) < limit:
                 top = self._settle(heap)
-                if top is not None and top.expires <= now:
-                    return top
-        cold, warm = self.cold.items, self.warm.items
-        self.due = min(cold[0].hkey[0] if cold else _INF, warm[0].hkey[0] if warm else _INF)
-        return None
+                if top is None or top.expires > now:
+                    break
+                heap.remove(top)
+                top.heap = None
+                found.append(top)
+        if len(found) < limit:
+            cold, warm = self.cold.items, self.warm.items
+            self.due = min(cold[0].hkey[0] if cold else _INF, warm[0].hkey[0] if warm else _INF)
+        return found
 
     @staticmethod
     def _settle(heap: KeyedHeap) -> Any | None:

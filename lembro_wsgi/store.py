@@ -542,24 +542,25 @@ class LembroStore:
             entry.warm = warm
 
     def _drop(self, entry: _Entry) -> None:
-        self._order.remove(entry)
+        entry.heap.remove(entry)  # self._order.remove(entry), uncalled: each eviction drops one
+        entry.heap = None
+        self._forget(entry)
+
+    def _forget(self, entry: _Entry) -> None:
+        """Remove an entry already out of the eviction order from the mapping and the accounting."""
         del self._entries[entry.sid]
         self._bytes -= entry.size
         if entry.warm:
             self._warm_bytes -= entry.size
 
-    def _expire(self, now: float) -> Removed:
-        """Remove up to a chunk of the sessions expired at ``now``.
+    def _expire(self, now: float, limit: int | None = None) -> Removed:
+        """Remove up to ``limit`` (a chunk) of the sessions expired at ``now``.
 
         Nothing has expired while ``now < self._order.due``; hot paths check that before calling.
         """
         removed: Removed = []
-        order = self._order
-        while len(removed) < CHUNK:
-            entry = order.next_expired(now)
-            if entry is None:
-                break
-            self._drop(entry)
+        for entry in self._order.pop_expired(now, CHUNK if limit is None else limit):
+            self._forget(entry)
             removed.append((entry.sid, "expired"))
         self._expirations += len(removed)
         return removed
@@ -610,13 +611,14 @@ class LembroStore:
         """Evict, coldest first (any session expired at ``now`` before them), until under both goals or
         ``limit`` sessions went."""
         removed: Removed = []
-        order = self._order
+        order, entries = self._order, self._entries
         evicted = warm = 0  # sessions evicted, and how many of them were returning
-        while len(removed) < limit and self._over(size_goal, count_goal):
-            victim = order.next_expired(now)  # expired, awaiting its chunk: it goes first, as expired
-            if victim is not None:
-                self._lapse(victim, removed)
-                continue
+        while len(removed) < limit and (self._bytes > size_goal or len(entries) > count_goal):  # _over, uncalled
+            if now >= order.due:
+                lapsed = self._expire(now, 1)  # expired, awaiting its chunk: it goes first, as expired
+                if lapsed:
+                    removed += lapsed
+                    continue
             victim = order.coldest()
             if victim is None:
                 break
