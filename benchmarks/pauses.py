@@ -138,9 +138,7 @@ def measure(build: Callable[[int, FakeClock], Any], n: int) -> dict[str, tuple[f
     reader.join()
     if hasattr(store, "close"):
         store.close()
-    del store
     gc.unfreeze()
-    gc.collect()
     return results
 
 
@@ -173,6 +171,7 @@ def main() -> None:
         for _ in range(options.runs):
             for name, build in contenders.items():
                 results[name].append(measure(build, n))
+                gc.collect()  # the store measured is gone
         for name, runs in results.items():
             cells = []
             for phase in PHASES:

@@ -9,7 +9,7 @@ those that never expire), and among equal times the earliest written first::
     order = EvictionOrder()
     order.place(entry)            # after its tier, lifetime or times changed
     order.coldest()               # the next session to evict, or None
-    order.pop_expired(now, 256)   # up to 256 expired sessions, taken out
+    order.pop_expired(now, 128)   # up to 128 expired sessions, taken out
     order.remove(entry)
 
 An entry carries ``warm`` (read back since written), ``timeout`` (``None``:
