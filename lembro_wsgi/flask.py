@@ -301,8 +301,19 @@ class LembroSessionInterface(SessionInterface, HasStore):
             response.headers.add(name, value)
         if headers or session.accessed:
             _vary_on_cookie(response)
-        if response.is_streamed:  # changes made while the body runs (a list body ran in the view: none)
-            response.call_on_close(session.finish)
+        if response.is_streamed:  # changes made while the body runs; else those of teardown_request functions,
+            response.call_on_close(session.finish)  # saved by _finish_after_teardown (no wrapped body to close)
+
+
+def _finish_after_teardown(sender: flask.Flask, **extra: Any) -> None:
+    """Flask's ``request_tearing_down`` signal, sent after the app's ``teardown_request`` functions: save what
+    they changed in a lembro session (``finish()`` does nothing for a session unchanged since its save)."""
+    session = getattr(flask.globals.request_ctx._get_current_object(), "_session", None)  # type: ignore[attr-defined]
+    if isinstance(session, FlaskSession):
+        session.finish()
+
+
+flask.request_tearing_down.connect(_finish_after_teardown, weak=False)
 
 
 def _vary_on_cookie(response: flask.Response) -> None:

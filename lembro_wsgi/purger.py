@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -41,16 +42,20 @@ class Purger:
         self._woken.set()
 
     def _run(self) -> None:
+        due = time.monotonic() + self.interval
         while True:
-            self._woken.wait(self.interval)
+            self._woken.wait(max(due - time.monotonic(), 0))
             self._woken.clear()
             if self._stopped.is_set():
                 return
             store = self._store()
             if store is None:
                 return
+            scheduled = time.monotonic() >= due  # else woken: finish the work a write left, off the schedule
+            if scheduled:
+                due = time.monotonic() + self.interval
             try:
-                store.purge()
+                store.purge() if scheduled else store._finish_draining()
             except Exception:  # keep purging: one bad run must not end the schedule
                 log.exception("background purge failed")
             del store

@@ -126,7 +126,7 @@ class Session(MutableMapping[str, Any]):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A subclass's own ``__getitem__`` is honoured by ``get``, as with any Mapping."""
         super().__init_subclass__(**kwargs)
-        if "__getitem__" in cls.__dict__ and "get" not in cls.__dict__:
+        if cls.__getitem__ is not Session.__getitem__ and cls.get is Session.get:  # its own, or a mixin's
             cls.get = Mapping.get  # type: ignore[method-assign,assignment]
 
     def __setitem__(self, key: str, value: Any) -> None:

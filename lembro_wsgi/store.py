@@ -201,6 +201,7 @@ class LembroStore:
         self._bytes = 0
         self._warm_bytes = 0  # the part of _bytes held by returning sessions (entry.warm); the rest is one-shot
         self._draining = False  # over the low-water mark since going over a cap: writes and purges evict a chunk
+        self._spared: Hashable | None = None  # the session whose write went over a cap: the way down spares it
         self._evictions = self._expirations = self._purges = 0
         self._warm_evictions = 0  # the part of _evictions that were returning sessions
         self._closed = False
@@ -359,6 +360,19 @@ class LembroStore:
 
         It works a chunk at a time, letting other threads take the lock between chunks.
         """
+        expired = self._work(sample=True)
+        if expired:
+            log.debug("purge removed %d expired sessions", expired)
+        return expired
+
+    def _finish_draining(self) -> None:
+        """The purge thread's work when woken by a write over a cap: expired sessions, then the way down to
+        75%, chunk by chunk; not a purge of the schedule (no history sample)."""
+        self._work(sample=False)
+
+    def _work(self, sample: bool) -> int:
+        """Remove what expired, then drain to the low-water mark, a chunk per hold of the lock; returns how
+        many expired sessions went. ``sample``: count a purge and sample the history with the last chunk."""
         expired = 0
         more = True
         while more:
@@ -370,14 +384,12 @@ class LembroStore:
                 if not more and self._draining:
                     removed += self._drain(now)
                     more = self._draining
-                if not more:
+                if not more and sample:
                     self._purges += 1
                     self._sample()
             self._report(removed)
             if more:
                 _pause()
-        if expired:
-            log.debug("purge removed %d expired sessions", expired)
         return expired
 
     def stats(self) -> StoreStats:
@@ -596,20 +608,37 @@ class LembroStore:
         return self._bytes > size_goal or len(self._entries) > count_goal
 
     def _shrink(self, keep: _Entry, now: float) -> Removed:
-        """Evict what the caps need now, then a chunk more toward the low-water mark, never evicting ``keep``."""
+        """Evict what the caps need now (all of it: the cap is never exceeded), then a chunk more toward the
+        low-water mark; ``keep``, the session written, is spared, now and by the rest of the way down."""
+        self._spared = keep.sid
         self._order.remove(keep)
-        removed = self._evict(now, self.max_size, self.max_sessions or _INF, _INF)
-        removed += self._drain(now)
-        self._order.place(keep)
+        try:
+            removed = self._evict(now, self.max_size, self.max_sessions or _INF, _INF)
+            removed += self._drain_chunk(now)
+        finally:
+            self._order.place(keep)
         return removed
 
     def _drain(self, now: float) -> Removed:
-        """Evict a chunk toward the low-water mark of both caps; ``_draining`` says whether more is to go."""
+        """A chunk more of the way down to the low-water mark, sparing the session whose write went over."""
+        spared = self._entries.get(self._spared) if self._spared is not None else None
+        if spared is not None:
+            self._order.remove(spared)
+        try:
+            return self._drain_chunk(now)
+        finally:
+            if spared is not None:
+                self._order.place(spared)
+
+    def _drain_chunk(self, now: float) -> Removed:
+        """Evict a chunk toward the low-water mark of both caps; ``_draining`` says whether more is to go (and
+        can go: what is spared is not in the order)."""
         size_goal, count_goal = self.max_size * LOW_WATER, (self.max_sessions or _INF) * LOW_WATER
         removed = self._evict(now, size_goal, count_goal, CHUNK)
-        self._draining = self._over(size_goal, count_goal)
-        if self._draining and self._purger is not None:
-            self._purger.wake()
+        self._draining = self._over(size_goal, count_goal) and self._order.coldest() is not None
+        purger = self._purger  # read once: close() may clear it meanwhile, without the lock
+        if self._draining and purger is not None:
+            purger.wake()
         return removed
 
     def _evict(self, now: float, size_goal: float, count_goal: float, limit: float) -> Removed:

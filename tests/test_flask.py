@@ -421,3 +421,19 @@ def test_a_change_made_while_a_streamed_body_runs_is_saved_when_it_ends():
     with client.session_transaction() as session:
         assert session["before"] == 1 and session["during"] == 2
 
+
+
+def test_a_change_made_by_a_teardown_request_function_is_saved():
+    """teardown_request functions run after the session is saved: their changes are saved then."""
+    app = make_app()
+
+    @app.teardown_request
+    def audit(exc):
+        if flask.request.path == "/inc":
+            flask.session["audited"] = flask.session.get("audited", 0) + 1
+
+    client = app.test_client()
+    for _ in range(2):
+        client.get("/inc").close()
+    with client.session_transaction() as session:
+        assert session["n"] == 2 and session["audited"] == 2

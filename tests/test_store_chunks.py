@@ -126,3 +126,29 @@ def test_the_purge_thread_is_woken_to_finish_coming_down(clock, chunk):
         while store.stats()["bytes"] > store.max_size * LOW_WATER:
             assert time.monotonic() < deadline, "the purge thread never came down to 75%"
             time.sleep(0.01)
+        assert store.stats()["purges"] == 0 and store.history() == []  # work a write left, not a scheduled purge
+
+
+def test_the_way_down_never_evicts_the_session_whose_write_went_over(clock, monkeypatch):
+    """A session alone above 75% of the cap stays: the write spared it, and so does the rest of the way down,
+    which goes on (a chunk of one here) while other sessions are left to evict."""
+    monkeypatch.setattr(store_module, "CHUNK", 1)
+    removed = []
+    store = LembroStore(interval=None, clock=clock, max_size=20_000, on_evict=lambda sid, reason: removed.append(sid))
+    for i in range(30):
+        store.set(f"small-{i:02d}", {"pad": "s" * 200})
+    store.set("big", {"pad": "b" * 16_000})  # 80% of the cap
+    assert "big" not in removed and 0 < len(store) - 1 < 30
+    store.purge()  # the rest of the way down: every small one, never the big one
+    assert len(removed) == 30 and store.get("big") is not None and len(store) == 1
+    store.purge()
+    assert len(store) == 1
+
+
+def test_a_count_cap_of_one_keeps_the_last_session_written(clock):
+    removed = []
+    store = LembroStore(interval=None, clock=clock, max_sessions=1, on_evict=lambda sid, reason: removed.append(sid))
+    store.set("u1", {"user": 1})
+    store.set("u2", {"user": 2})
+    store.purge()
+    assert removed == ["u1"] and store.get("u2") == {"user": 2}
