@@ -36,7 +36,7 @@ _NO_ID: tuple[None, bool] = (None, False)
 _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _SAMESITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 MIN_SECRET = 16
-_VERIFIED_MAX = 10_000  # remembered verified cookie values: about 2 MB at most
+_VERIFIED_MAX = 10_000  # remembered verified cookie values, and signed ids: about 2 MB each at most
 
 
 def new_session_id() -> str:
@@ -77,6 +77,7 @@ class _Signer:
 
     def __init__(self, secrets: list[str | bytes]) -> None:
         self._verified: dict[str, tuple[str, bool]] = {}  # cookie values already verified: no HMAC again
+        self._signed: dict[str, str] = {}  # ids to their value signed by the newest secret: no HMAC again
         self._keys = [
             hashlib.sha256(_SALT + (s.encode("utf-8") if isinstance(s, str) else s)).digest() for s in secrets
         ]
@@ -86,7 +87,13 @@ class _Signer:
         return base64.urlsafe_b64encode(hmac.digest(key, sid.encode("ascii"), "sha256")).rstrip(b"=")
 
     def sign(self, sid: str) -> str:
-        return f"{sid}.{self._signature(self._keys[0], sid).decode('ascii')}"
+        """``sid.signature`` under the newest secret; remembered (a bounded table), as a cookie re-sent to a
+        returning client (Flask re-sends a changed session's) is signed again and again."""
+        value = self._signed.get(sid)
+        if value is None:
+            value = f"{sid}.{self._signature(self._keys[0], sid).decode('ascii')}"
+            self._remember(self._signed, sid, value)
+        return value
 
     def unsign(self, value: str) -> tuple[str | None, bool]:
         """The id and whether an older secret (not the first) verified it; ``(None, False)`` if none did.
@@ -103,11 +110,19 @@ class _Signer:
         given = signature.encode("ascii", "replace")
         for index, key in enumerate(self._keys):
             if hmac.compare_digest(given, self._signature(key, sid)):
-                if len(self._verified) >= _VERIFIED_MAX:
-                    self._verified.clear()
-                self._verified[value] = verified = (sid, index > 0)
+                verified = (sid, index > 0)
+                self._remember(self._verified, value, verified)
+                if not index:
+                    self._remember(self._signed, sid, value)
                 return verified
         return None, False
+
+    @staticmethod
+    def _remember(table: dict[str, Any], key: str, value: Any) -> None:
+        """Add to a table of ``_VERIFIED_MAX`` entries at most (emptied when full: no client grows it)."""
+        if len(table) >= _VERIFIED_MAX:
+            table.clear()
+        table[key] = value
 
 
 def cookie_domain(domain: str | None) -> str | None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import operator
 import re
 import time
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,14 @@ CONFIG_PREFIX = "LEMBRO_"
 #: The shortest SECRET_KEY (and fallback) accepted: lembro's minimum for every secret.
 FLASK_MIN_SECRET = MIN_SECRET
 _MAX_CONFIGS = 16
+#: The config keys Flask's own ``get_cookie_*`` methods read: while an interface keeps those methods, its cookie
+#: rules are found by these values alone, without calling each method on every request.
+_COOKIE_CONFIG = operator.itemgetter(
+    "SESSION_COOKIE_NAME", "SECRET_KEY", "SESSION_COOKIE_SECURE", "SESSION_COOKIE_HTTPONLY", "SESSION_COOKIE_SAMESITE",
+    "SESSION_COOKIE_PATH", "APPLICATION_ROOT", "SESSION_COOKIE_DOMAIN", "SESSION_COOKIE_PARTITIONED",
+)
+_COOKIE_GETTERS = ("get_cookie_name", "get_cookie_secure", "get_cookie_httponly", "get_cookie_samesite",
+                   "get_cookie_path", "get_cookie_domain")
 #: The options Flask's interface takes (its cookie is Flask's), for "did you mean".
 _FLASK_OPTIONS = frozenset(StoreOptions.__optional_keys__)
 _NOT_IN_DOMAIN = re.compile(r"[\x00-\x20\x7f;,=\"\\]")  # what would end or bend a Domain attribute
@@ -82,6 +91,7 @@ class FlaskSession(Session, SessionMixin):  # type: ignore[override]  # lembro's
     """
 
     accessed = False  # Flask's flag, a plain attribute: it shadows lembro's timestamp
+    cookie: SessionCookie | None = None  # the cookie rules of the request, read from Flask's config once
     _refused = False  # its save was refused: Flask's 500 page, which saves again, must not send its cookie
 
     @property
@@ -107,6 +117,8 @@ class FlaskSession(Session, SessionMixin):  # type: ignore[override]  # lembro's
 
 class UnusableSession(FlaskSession):
     """The session of a request whose cookie settings lembro cannot follow: any use raises their error."""
+
+    _refused = True  # nothing to save
 
     def __init__(self, backend: SessionBackend, error: str) -> None:
         super().__init__(backend, None)
@@ -173,17 +185,53 @@ class LembroSessionInterface(SessionInterface, HasStore):
         #: Cookie rules by the Flask settings they follow, or why they cannot: one per configuration (an
         #: interface may serve several apps), so each is built, and a refusal logged, once.
         self._cookies: dict[tuple[Any, ...], SessionCookie | str] = {}
+        self._last: tuple[tuple[Any, ...], SessionCookie | str | None] = ((), None)  # the last config and its rules
+        self._stock_getters = all(getattr(type(self), name) is getattr(SessionInterface, name) for name in _COOKIE_GETTERS)
 
     def cookie(self, app: flask.Flask) -> SessionCookie | None:
         """The cookie rules for ``app``'s current config; ``None`` without a secret key.
 
         A setting lembro cannot follow raises ``ValueError`` naming it, logged once per configuration.
         """
-        if not app.secret_key:
-            return None
         fallbacks = app.config.get("SECRET_KEY_FALLBACKS") or ()
+        if isinstance(fallbacks, list):
+            fallbacks = tuple(fallbacks)
+        raw: tuple[Any, ...] = ()
+        if self._stock_getters:  # the raw config values find the rules built from them before
+            try:
+                raw = (_COOKIE_CONFIG(app.config), fallbacks)
+            except KeyError:  # a setting removed from the config
+                pass
+            else:
+                last_raw, cookie = self._last
+                if raw == last_raw:  # the same objects as last time compare by identity: nothing is hashed
+                    return self._usable(cookie)
+        if not app.secret_key:
+            cookie = None
+        elif raw:
+            try:
+                cookie = self._cookies.get(raw)
+            except TypeError:  # a setting that cannot be hashed
+                raw, cookie = (), None
+            if cookie is None:
+                cookie = self._settled(app, fallbacks)
+                self._remember(raw, cookie)
+        else:
+            cookie = self._settled(app, fallbacks)
+        if raw:
+            self._last = (raw, cookie)
+        return self._usable(cookie)
+
+    @staticmethod
+    def _usable(cookie: SessionCookie | str | None) -> SessionCookie | None:
+        if isinstance(cookie, str):
+            raise ValueError(cookie)
+        return cookie
+
+    def _settled(self, app: flask.Flask, fallbacks: Any) -> SessionCookie | str:
+        """The cookie rules the ``get_cookie_*`` methods give for ``app``, built once per distinct result."""
         settings: tuple[Any, ...] = (
-            self.get_cookie_name(app), app.secret_key, tuple(fallbacks) if isinstance(fallbacks, list) else fallbacks,
+            self.get_cookie_name(app), app.secret_key, fallbacks,
             bool(self.get_cookie_secure(app)), bool(self.get_cookie_httponly(app)),  # truthy, as Werkzeug takes them
             self.get_cookie_samesite(app), self.get_cookie_path(app), self.get_cookie_domain(app),
             bool(app.config.get("SESSION_COOKIE_PARTITIONED")),
@@ -194,13 +242,14 @@ class LembroSessionInterface(SessionInterface, HasStore):
             cookie, settings = None, ()
         if cookie is None:
             cookie = _flask_cookie(settings)
-            if settings:
-                if len(self._cookies) >= _MAX_CONFIGS:
-                    self._cookies.clear()
-                self._cookies[settings] = cookie
-        if isinstance(cookie, str):
-            raise ValueError(cookie)
+            self._remember(settings, cookie)
         return cookie
+
+    def _remember(self, key: tuple[Any, ...], cookie: SessionCookie | str) -> None:
+        if key:
+            if len(self._cookies) >= _MAX_CONFIGS:
+                self._cookies.clear()
+            self._cookies[key] = cookie
 
     def open_session(self, app: flask.Flask, request: flask.Request) -> FlaskSession | None:
         """The request's session, loaded now when the request carries a cookie (as Flask's default does).
@@ -217,9 +266,11 @@ class LembroSessionInterface(SessionInterface, HasStore):
         if cookie is None:  # Flask then hands out its NullSession: reads as empty, refuses writes
             return None
         try:
-            return self.sessions.open(request.environ, cookie=cookie, eager=True)  # type: ignore[return-value]
+            session: FlaskSession = self.sessions.open(request.environ, cookie=cookie, eager=True)  # type: ignore[assignment]
         except BackendUnavailable:  # lazy then: the view's first use raises it again, where error handlers see it
-            return self.sessions.open(request.environ, cookie=cookie)  # type: ignore[return-value]
+            session = self.sessions.open(request.environ, cookie=cookie)  # type: ignore[assignment]
+        session.cookie = cookie
+        return session
 
     def save_session(self, app: flask.Flask, session: SessionMixin, response: flask.Response) -> None:
         """Save or touch the session; set, refresh or expire the cookie as ``should_set_cookie`` says.
@@ -227,13 +278,11 @@ class LembroSessionInterface(SessionInterface, HasStore):
         A ``BackendUnavailable`` here is answered by the app's error handler for it when the view used
         its session (Flask would only show it to a 500 handler), and ignored when it did not.
         """
-        if not isinstance(session, FlaskSession) or isinstance(session, UnusableSession) or session._refused:
+        if not isinstance(session, FlaskSession) or session._refused:  # (an UnusableSession is refused)
             return
-        cookie = self.cookie(app)
+        cookie = session.cookie or self.cookie(app)
         if cookie is None:
             return
-        if session.accessed:
-            response.vary.add("Cookie")
         try:
             permanent = session.loaded and session.permanent  # a session not loaded (Redis timed out) stays so
             lifetime = _lasting(app.permanent_session_lifetime.total_seconds()) if permanent else None
@@ -246,13 +295,35 @@ class LembroSessionInterface(SessionInterface, HasStore):
                 return  # (the backend has logged the outage)
             session._refused = True
             _answer_with_error_handler(app, exc, response)  # the view had its session: not answered as saved
-            response.vary.add("Cookie")
+            _vary_on_cookie(response)
             return
         for name, value in headers:
             response.headers.add(name, value)
-        if headers:
+        if headers or session.accessed:
+            _vary_on_cookie(response)
+        if response.is_streamed:  # changes made while the body runs; else those of teardown_request functions,
+            response.call_on_close(session.finish)  # saved by _finish_after_teardown (no wrapped body to close)
+
+
+def _finish_after_teardown(sender: flask.Flask, **extra: Any) -> None:
+    """Flask's ``request_tearing_down`` signal, sent after the app's ``teardown_request`` functions: save what
+    they changed in a lembro session (``finish()`` does nothing for a session unchanged since its save)."""
+    session = getattr(flask.globals.request_ctx._get_current_object(), "_session", None)  # type: ignore[attr-defined]
+    if isinstance(session, FlaskSession):
+        session.finish()
+
+
+flask.request_tearing_down.connect(_finish_after_teardown, weak=False)
+
+
+def _vary_on_cookie(response: flask.Response) -> None:
+    """``response.vary.add("Cookie")``, without parsing a header into a set when there is none yet (looked for
+    by a loop: Werkzeug's ``in`` and ``get`` raise and catch an exception on a miss)."""
+    for name, _ in response.headers:
+        if name.lower() == "vary":
             response.vary.add("Cookie")
-        response.call_on_close(session.finish)  # changes made while a streamed body runs
+            return
+    response.headers.add("Vary", "Cookie")
 
 
 def _answer_with_error_handler(app: flask.Flask, exc: BackendUnavailable, response: flask.Response) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 from .backend import BackendUnavailable, Record, SessionBackend
@@ -117,6 +117,17 @@ class Session(MutableMapping[str, Any]):
         if not self._loaded:
             self._load()
         return self._data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:  # Mapping's get raises and catches a KeyError on a miss
+        if not self._loaded:
+            self._load()
+        return self._data.get(key, default)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass's own ``__getitem__`` is honoured by ``get``, as with any Mapping."""
+        super().__init_subclass__(**kwargs)
+        if cls.__getitem__ is not Session.__getitem__ and cls.get is Session.get:  # its own, or a mixin's
+            cls.get = Mapping.get  # type: ignore[method-assign,assignment]
 
     def __setitem__(self, key: str, value: Any) -> None:
         if not self._loaded:

@@ -10,10 +10,13 @@ are: they cannot change, so they need no copy), drops expired sessions every
     store.touch('sid')        # slide the idle timer, data untouched
     store.stats()['bytes']    # what the cap is measured against
 
-Over the cap, sessions are evicted in one batch down to 75% of it: first
-those never read back since they were written (crawlers, one-shot clients),
-then returning ones, nearest expiry first within each group, and among
-equal expiries the earliest written first.
+A write over the cap evicts at once what it needs to fit, and the store
+then comes down to 75% of the cap a bounded chunk at a time (each write
+takes one more, the purge thread the rest): first sessions never read back
+since they were written (crawlers, one-shot clients), then returning ones,
+nearest expiry first within each group, and among equal expiries the
+earliest written first. Expired sessions go in chunks too, and are never
+served while they wait. No call holds the lock for more than a chunk.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import weakref
 from collections.abc import Callable, Hashable
 from typing import Any, TypedDict
 
-from .heap import KeyedHeap
+from .eviction import LOW_WATER, EvictionOrder
 from .options import MAX_SECONDS, parse_count, parse_seconds, parse_size, unknown_option
 from .purger import Purger
 
@@ -42,8 +45,14 @@ log = logging.getLogger("lembro_wsgi")
 #: (measured with tracemalloc by benchmarks/store_memory.py).
 ENTRY_OVERHEAD = 344
 
-#: Usage falls to this fraction of a cap after an eviction batch.
-LOW_WATER = 0.75
+#: Sessions removed per hold of the store's lock (expired or evicted beyond what a write needs); a chunk takes
+#: one or two milliseconds at 1M sessions (whose heaps miss the CPU caches), so a concurrent request never waits
+#: much longer.
+CHUNK = 128
+
+#: Seconds the store's lock is left free between two chunks: long enough for a thread waiting for it to wake
+#: and take it (a zero-length sleep let the same thread win it back again and again).
+PAUSE = 0.0002
 
 #: Samples kept by ``history()``: one per purge, so an hour at the default interval.
 HISTORY = 60
@@ -90,7 +99,7 @@ class _Entry:
     __slots__ = ("blob", "expires", "heap", "hkey", "index", "plain", "seq", "sid", "size", "timeout", "used", "warm")
     blob: Any  # the pickle (bytes), or the str or bytes value itself when plain
     expires: float
-    heap: KeyedHeap | None
+    heap: Any  # heap, hkey and index belong to the EvictionOrder
     hkey: tuple[float, int]
     index: int
     plain: bool  # blob is the value itself (a str or bytes), not its pickle
@@ -100,14 +109,6 @@ class _Entry:
     timeout: float | None
     used: float
     warm: bool
-
-    def rank(self) -> tuple[float, int]:
-        """Eviction order within a heap: expiry (or last use, for sessions that never expire), then write order.
-
-        The write sequence breaks ties oldest first, so a frozen or coarse
-        clock never evicts the session written last ahead of older ones.
-        """
-        return (self.expires if self.timeout is not None else self.used, self.seq)
 
 
 def id_size(sid: Hashable) -> int:
@@ -196,13 +197,11 @@ class LembroStore:
         self._lock = threading.Lock()
         self._seq = itertools.count()
         self._entries: dict[Hashable, _Entry] = {}
-        # Eviction order: never read back before returning, expiring before eternal.
-        self._cold, self._cold_eternal = KeyedHeap(), KeyedHeap()
-        self._warm, self._warm_eternal = KeyedHeap(), KeyedHeap()
-        self._heaps = (self._cold, self._cold_eternal, self._warm, self._warm_eternal)
+        self._order = EvictionOrder()
         self._bytes = 0
         self._warm_bytes = 0  # the part of _bytes held by returning sessions (entry.warm); the rest is one-shot
-        self._due = _INF  # no expiry can be due before this (see _expire)
+        self._draining = False  # over the low-water mark since going over a cap: writes and purges evict a chunk
+        self._spared: Hashable | None = None  # the session whose write went over a cap: the way down spares it
         self._evictions = self._expirations = self._purges = 0
         self._warm_evictions = 0  # the part of _evictions that were returning sessions
         self._closed = False
@@ -230,13 +229,17 @@ class LembroStore:
         lock.acquire()
         try:
             now = self.clock()
-            removed = self._expire(now) if now >= self._due else []
+            removed = self._expire(now) if now >= self._order.due else []
             entry = self._entries.get(sid)
+            if entry is not None and entry.expires <= now:  # due, not yet removed: never served
+                self._lapse(entry, removed)
+                entry = None
             if entry is not None:
                 if touch:
                     self._renew(entry, entry.timeout, now, warm=True)
                 elif not entry.warm:
-                    self._place(entry, warm=True)
+                    self._tier(entry, True)
+                    self._order.place(entry)
                 blob, plain = entry.blob, entry.plain
         finally:
             lock.release()
@@ -287,8 +290,8 @@ class LembroStore:
         lock.acquire()
         try:
             now = self.clock()
-            removed = self._expire(now) if now >= self._due else []
-            entry = self._entries.get(sid)
+            removed = self._expire(now) if now >= self._order.due else []
+            entry = self._live(sid, now, removed)
             if entry is not None:
                 self._renew(entry, entry.timeout if lifetime is None else lifetime, now, warm=True)
         finally:
@@ -300,8 +303,9 @@ class LembroStore:
     def destroy(self, sid: Hashable) -> bool:
         """Remove a session; returns whether it was there (and live)."""
         with self._lock:
-            removed = self._expire(self.clock())
-            entry = self._entries.get(sid)
+            now = self.clock()
+            removed = self._expire(now)
+            entry = self._live(sid, now, removed)
             if entry is not None:
                 self._drop(entry)
         self._report(removed)
@@ -311,12 +315,12 @@ class LembroStore:
         """Remove every session."""
         with self._lock:
             self._entries.clear()
-            for heap in self._heaps:
-                heap.clear()
+            self._order.clear()
             self._bytes = self._warm_bytes = 0
-            self._due = _INF
+            self._draining = False
 
     def __len__(self) -> int:
+        self._catch_up()
         with self._lock:
             removed = self._expire(self.clock())
             count = len(self._entries)
@@ -325,13 +329,15 @@ class LembroStore:
 
     def __contains__(self, sid: Hashable) -> bool:
         with self._lock:
-            removed = self._expire(self.clock())
-            found = sid in self._entries
+            now = self.clock()
+            removed = self._expire(now)
+            found = self._live(sid, now, removed) is not None
         self._report(removed)
         return found
 
     def ids(self) -> list[Hashable]:
         """The ids of every live session (a snapshot; the data is not copied)."""
+        self._catch_up()
         with self._lock:
             removed = self._expire(self.clock())
             ids = list(self._entries)
@@ -340,6 +346,7 @@ class LembroStore:
 
     def all(self) -> dict[Hashable, Any]:
         """A dict of every live session id to a copy of its data."""
+        self._catch_up()
         with self._lock:
             removed = self._expire(self.clock())
             blobs = [(sid, entry.blob, entry.plain) for sid, entry in self._entries.items()]
@@ -348,15 +355,42 @@ class LembroStore:
         return {sid: data for sid, data in loaded if data is not _UNDECODABLE}  # a stored None is kept
 
     def purge(self) -> int:
-        """Remove expired sessions now and sample the history ring; returns how many went."""
-        with self._lock:
-            removed = self._expire(self.clock())
-            self._purges += 1
-            self._sample()
-        if removed:
-            log.debug("purge removed %d expired sessions", len(removed))
-        self._report(removed)
-        return len(removed)
+        """Remove expired sessions now, finish coming down to the low-water mark after going over a cap, and
+        sample the history ring; returns how many expired sessions went.
+
+        It works a chunk at a time, letting other threads take the lock between chunks.
+        """
+        expired = self._work(sample=True)
+        if expired:
+            log.debug("purge removed %d expired sessions", expired)
+        return expired
+
+    def _finish_draining(self) -> None:
+        """The purge thread's work when woken by a write over a cap: expired sessions, then the way down to
+        75%, chunk by chunk; not a purge of the schedule (no history sample)."""
+        self._work(sample=False)
+
+    def _work(self, sample: bool) -> int:
+        """Remove what expired, then drain to the low-water mark, a chunk per hold of the lock; returns how
+        many expired sessions went. ``sample``: count a purge and sample the history with the last chunk."""
+        expired = 0
+        more = True
+        while more:
+            with self._lock:
+                now = self.clock()
+                removed = self._expire(now)
+                expired += len(removed)
+                more = now >= self._order.due
+                if not more and self._draining:
+                    removed += self._drain(now)
+                    more = self._draining
+                if not more and sample:
+                    self._purges += 1
+                    self._sample()
+            self._report(removed)
+            if more:
+                _pause()
+        return expired
 
     def stats(self) -> StoreStats:
         """Counts for monitoring: sessions, bytes, max_size, max_sessions, evictions, expirations, purges,
@@ -365,9 +399,10 @@ class LembroStore:
 
         A returning session evicted means the cap is too small for the users who come back.
         """
+        self._catch_up()
         with self._lock:
             removed = self._expire(self.clock())
-            warm_sessions = len(self._warm) + len(self._warm_eternal)
+            warm_sessions = self._order.returning()
             stats: StoreStats = {
                 "sessions": len(self._entries),
                 "bytes": self._bytes,
@@ -428,17 +463,20 @@ class LembroStore:
         lock.acquire()
         try:
             now = self.clock()
-            if now >= self._due:
+            if now >= self._order.due:
                 removed = self._expire(now)
             entries = self._entries
             entry = entries.get(sid)
+            if entry is not None and entry.expires <= now:  # due, not yet removed: written as new
+                self._lapse(entry, removed)
+                entry = None
             # A rewritten entry keeps its id object (a dict keeps the first key), so its id's size is known.
             fixed = id_size(sid) + ENTRY_OVERHEAD if entry is None else entry.size - blob_bytes(entry.blob)
             size = blob_size + fixed
             refused = size > self.max_size  # then nothing changes, and the error is raised unlocked
             written = not refused
             if written and source_sid is not None:
-                source = entry if source_sid == sid else entries.get(source_sid)
+                source = entry if source_sid == sid else self._live(source_sid, now, removed)
                 written = source is not None
             else:
                 source = None
@@ -450,12 +488,12 @@ class LembroStore:
                     self._drop(source)
                 grown = size - entry.size
                 self._bytes += grown
-                if entry.warm:  # the returning tier's share (_place moves it when the tier changes)
+                if entry.warm:  # the returning tier's share (_tier moves it when the tier changes)
                     self._warm_bytes += grown
                 entry.blob, entry.plain, entry.size = blob, plain, size
                 self._renew(entry, lifetime, now, entry.warm if source is None else source.warm)
-                if self._bytes > self.max_size or len(entries) > (self.max_sessions or _INF):  # _over, uncalled
-                    removed += self._shrink(entry)
+                if self._draining or self._bytes > self.max_size or len(entries) > (self.max_sessions or _INF):
+                    removed += self._shrink(entry, now)
         finally:
             lock.release()
             if removed:  # even when sizing the id failed: what expired is gone, and on_evict hears of it
@@ -508,102 +546,124 @@ class LembroStore:
         entry.expires = _INF if lifetime is None else now + lifetime
         entry.used = now
         entry.seq = next(self._seq)
-        if entry.heap is not self._heaps[2 * warm + (lifetime is None)] or entry.expires < entry.hkey[0]:
-            self._place(entry, warm)  # else it stays put, its key lagging a rank that only grew (see _settle)
+        if entry.warm != warm:
+            self._tier(entry, warm)
+        order = self._order
+        if entry.heap is not order.heaps[2 * warm + (lifetime is None)] or entry.expires < entry.hkey[0]:
+            order.place(entry)  # it changed heap or expires sooner; else it stays put, its key lagging its rank
 
-    def _place(self, entry: _Entry, warm: bool) -> None:
-        """Put the entry in the heap its state calls for; keys only ever lag behind (see _settle)."""
-        heap = self._heaps[2 * warm + (entry.timeout is None)]
-        if entry.warm != warm:  # its bytes change tier (the per-tier counts are the heaps' lengths)
+    def _tier(self, entry: _Entry, warm: bool) -> None:
+        """Move the entry's bytes to the tier ``warm`` names (the per-tier counts are the order's)."""
+        if entry.warm != warm:
             self._warm_bytes += entry.size if warm else -entry.size
             entry.warm = warm
-        rank = (entry.expires if entry.timeout is not None else entry.used, entry.seq)  # entry.rank(), uncalled
-        if entry.heap is not heap:
-            if entry.heap is not None:
-                entry.heap.remove(entry)
-            entry.hkey = rank
-            entry.heap = heap
-            heap.push(entry)
-        elif rank < entry.hkey:
-            heap.rekey(entry, rank)
-        else:
-            return
-        if rank[0] < self._due and entry.timeout is not None:
-            self._due = rank[0]
-
-    def _settle(self, heap: KeyedHeap) -> _Entry | None:
-        """The heap's true minimum, after moving entries whose key lags their rank.
-
-        A touch or write only raises an entry's rank, so it is left in place
-        (O(1)) and re-keyed here, once, when it reaches the top.
-        """
-        entry = heap.top()
-        while entry is not None and entry.hkey < entry.rank():
-            heap.rekey(entry, entry.rank())
-            entry = heap.top()
-        return entry
 
     def _drop(self, entry: _Entry) -> None:
-        assert entry.heap is not None  # every stored entry is in one heap
-        entry.heap.remove(entry)
+        entry.heap.remove(entry)  # self._order.remove(entry), uncalled: each eviction drops one
         entry.heap = None
+        self._forget(entry)
+
+    def _forget(self, entry: _Entry) -> None:
+        """Remove an entry already out of the eviction order from the mapping and the accounting."""
         del self._entries[entry.sid]
         self._bytes -= entry.size
         if entry.warm:
             self._warm_bytes -= entry.size
 
-    def _expire(self, now: float) -> Removed:
-        """Remove the sessions expired at ``now``.
+    def _expire(self, now: float, limit: int | None = None) -> Removed:
+        """Remove up to ``limit`` (a chunk) of the sessions expired at ``now``.
 
-        ``_due`` is never later than the earliest key in the expiring heaps, so
-        while ``now < _due`` nothing is due; hot paths check that before calling.
+        Nothing has expired while ``now < self._order.due``; hot paths check that before calling.
         """
-        if now < self._due:
-            return []
         removed: Removed = []
-        for heap in (self._cold, self._warm):
-            top = heap.top()
-            while top is not None and top.hkey[0] <= now:
-                top = self._settle(heap)
-                if top is None or top.expires > now:
-                    break
-                self._drop(top)
-                removed.append((top.sid, "expired"))
-                top = heap.top()
+        for entry in self._order.pop_expired(now, CHUNK if limit is None else limit):
+            self._forget(entry)
+            removed.append((entry.sid, "expired"))
         self._expirations += len(removed)
-        cold, warm = self._cold.items, self._warm.items
-        self._due = min(cold[0].hkey[0] if cold else _INF, warm[0].hkey[0] if warm else _INF)
         return removed
+
+    def _lapse(self, entry: _Entry, removed: Removed) -> None:
+        """Remove an entry found expired before a chunk reached it (it counts as expired, like the others)."""
+        self._drop(entry)
+        self._expirations += 1
+        removed.append((entry.sid, "expired"))
+
+    def _live(self, sid: Hashable, now: float, removed: Removed) -> _Entry | None:
+        """The entry of ``sid`` unless it is absent or expired (then removed)."""
+        entry = self._entries.get(sid)
+        if entry is not None and entry.expires <= now:
+            self._lapse(entry, removed)
+            return None
+        return entry
+
+    def _catch_up(self) -> None:
+        """Remove every expired session, a chunk per hold of the lock, before a call that reads them all."""
+        while self.clock() >= self._order.due:  # read unlocked: a stale value costs one more (locked) look
+            with self._lock:
+                removed = self._expire(self.clock())
+            self._report(removed)
+            _pause()
 
     def _over(self, size_goal: float, count_goal: float) -> bool:
         return self._bytes > size_goal or len(self._entries) > count_goal
 
-    def _shrink(self, keep: _Entry) -> Removed:
-        """Evict down to the low-water mark of both caps, never evicting ``keep``."""
+    def _shrink(self, keep: _Entry, now: float) -> Removed:
+        """Evict what the caps need now (all of it: the cap is never exceeded), then a chunk more toward the
+        low-water mark; ``keep``, the session written, is spared, now and by the rest of the way down."""
+        self._spared = keep.sid
+        self._order.remove(keep)
+        try:
+            removed = self._evict(now, self.max_size, self.max_sessions or _INF, _INF)
+            removed += self._drain_chunk(now)
+        finally:
+            self._order.place(keep)
+        return removed
+
+    def _drain(self, now: float) -> Removed:
+        """A chunk more of the way down to the low-water mark, sparing the session whose write went over."""
+        spared = self._entries.get(self._spared) if self._spared is not None else None
+        if spared is not None:
+            self._order.remove(spared)
+        try:
+            return self._drain_chunk(now)
+        finally:
+            if spared is not None:
+                self._order.place(spared)
+
+    def _drain_chunk(self, now: float) -> Removed:
+        """Evict a chunk toward the low-water mark of both caps; ``_draining`` says whether more is to go (and
+        can go: what is spared is not in the order)."""
         size_goal, count_goal = self.max_size * LOW_WATER, (self.max_sessions or _INF) * LOW_WATER
-        home = keep.heap
-        assert home is not None  # the entry just written is in its heap
-        home.remove(keep)
+        removed = self._evict(now, size_goal, count_goal, CHUNK)
+        self._draining = self._over(size_goal, count_goal) and self._order.coldest() is not None
+        purger = self._purger  # read once: close() may clear it meanwhile, without the lock
+        if self._draining and purger is not None:
+            purger.wake()
+        return removed
+
+    def _evict(self, now: float, size_goal: float, count_goal: float, limit: float) -> Removed:
+        """Evict, coldest first (any session expired at ``now`` before them), until under both goals or
+        ``limit`` sessions went."""
         removed: Removed = []
-        cold = 0  # how many of them were one-shot: their heaps come first
-        for heap in self._heaps:
-            if heap is self._warm:
-                cold = len(removed)
-            while self._over(size_goal, count_goal):
-                victim = self._settle(heap)
-                if victim is None:
-                    break
-                self._drop(victim)
-                removed.append((victim.sid, "size"))
-        keep.hkey = keep.rank()
-        home.push(keep)
-        self._evictions += len(removed)
-        self._warm_evictions += len(removed) - cold
-        if removed:
-            log.debug(
-                "evicted %d sessions for size, now %d bytes of %d",
-                len(removed), self._bytes, self.max_size,
-            )
+        order, entries = self._order, self._entries
+        evicted = warm = 0  # sessions evicted, and how many of them were returning
+        while len(removed) < limit and (self._bytes > size_goal or len(entries) > count_goal):  # _over, uncalled
+            if now >= order.due:
+                lapsed = self._expire(now, 1)  # expired, awaiting its chunk: it goes first, as expired
+                if lapsed:
+                    removed += lapsed
+                    continue
+            victim = order.coldest()
+            if victim is None:
+                break
+            evicted += 1
+            warm += victim.warm
+            self._drop(victim)
+            removed.append((victim.sid, "size"))
+        self._evictions += evicted
+        self._warm_evictions += warm
+        if evicted:
+            log.debug("evicted %d sessions for size, now %d bytes of %d", evicted, self._bytes, self.max_size)
         return removed
 
     def _report(self, removed: Removed) -> None:
@@ -624,6 +684,11 @@ class LembroStore:
         self._lock = threading.Lock()
         self._purger = None
         self._start_purger()
+
+
+def _pause() -> None:
+    """Let other threads run (and take the store's lock) between two chunks."""
+    time.sleep(PAUSE)
 
 
 _live_stores: weakref.WeakSet[LembroStore] = weakref.WeakSet()

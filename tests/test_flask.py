@@ -395,3 +395,45 @@ def test_explicit_store_and_type_win_over_lembro_config():
     with LembroStore(interval=None) as store:
         assert LembroSession(app, store=store).interface.store is store
     assert LembroSession(app, type=None).interface.store.max_size == 4 * 1024 * 1024
+
+
+def test_a_change_made_while_a_streamed_body_runs_is_saved_when_it_ends():
+    """README: changes made while a streamed body runs are saved when it ends (Flask's stream_with_context)."""
+    app = make_app()
+
+    @app.route("/stream")
+    def stream():
+        flask.session["before"] = 1
+
+        @flask.stream_with_context
+        def body():
+            yield "a"
+            flask.session["during"] = 2  # after save_session sent the cookie
+            yield "b"
+
+        return flask.Response(body())
+
+    client = app.test_client()
+    response = client.get("/stream")
+    assert response.get_data(as_text=True) == "ab"
+    response.close()  # the server is done with the body
+    assert client.get("/inc").get_data(as_text=True) == "1"
+    with client.session_transaction() as session:
+        assert session["before"] == 1 and session["during"] == 2
+
+
+
+def test_a_change_made_by_a_teardown_request_function_is_saved():
+    """teardown_request functions run after the session is saved: their changes are saved then."""
+    app = make_app()
+
+    @app.teardown_request
+    def audit(exc):
+        if flask.request.path == "/inc":
+            flask.session["audited"] = flask.session.get("audited", 0) + 1
+
+    client = app.test_client()
+    for _ in range(2):
+        client.get("/inc").close()
+    with client.session_transaction() as session:
+        assert session["n"] == 2 and session["audited"] == 2

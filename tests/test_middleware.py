@@ -426,7 +426,17 @@ def test_a_session_class_overriding_getitem_is_honoured_by_get():
                 raise KeyError(key)
             return super().__getitem__(key)
 
-    session = SessionFactory(session_class=Hiding, interval=None).open({})
-    session["_private"], session["user"] = "hidden", "ana"
-    assert session.get("_private", "default") == "default"
-    assert session.get("user") == "ana"
+    class HidingMixin:
+        def __getitem__(self, key):
+            if key.startswith("_"):
+                raise KeyError(key)
+            return super().__getitem__(key)
+
+    class Mixed(HidingMixin, Session):
+        pass
+
+    for cls in (Hiding, Mixed):  # its own __getitem__, or a mixin's
+        session = SessionFactory(session_class=cls, interval=None).open({})
+        session["_private"], session["user"] = "hidden", "ana"
+        assert session.get("_private", "default") == "default"
+        assert session.get("user") == "ana"

@@ -1,5 +1,6 @@
 """Random operation sequences against a plain reference model (hypothesis)."""
 
+import contextlib
 import itertools
 import pickle
 import sys
@@ -9,9 +10,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from lembro_wsgi import LembroStore, SessionTooLarge
+from lembro_wsgi import store as store_module
 from lembro_wsgi.store import ENTRY_OVERHEAD, LOW_WATER
 
-IDS = st.sampled_from([f"sid{i}" for i in range(12)])
+ALL_IDS = [f"sid{i}" for i in range(12)]
+IDS = st.sampled_from(ALL_IDS)
 DATA = st.builds(lambda n, tag: {"tag": tag, "pad": "x" * n}, st.integers(0, 900), st.integers(0, 9))
 TIMEOUTS = st.sampled_from([None, 1, 5, 30])
 CAP = 4000
@@ -42,6 +45,8 @@ class Model:
 class StoreMachine(RuleBasedStateMachine):
     default_timeout = 10
     max_sessions = None
+    chunk = store_module.CHUNK  # sessions removed per hold of the lock beyond what a write needs
+    checks_every_step = True
 
     def __init__(self):
         super().__init__()
@@ -49,14 +54,23 @@ class StoreMachine(RuleBasedStateMachine):
         self.evicted = []
         self.store = LembroStore(
             interval=None, max_size=CAP, timeout=self.default_timeout, max_sessions=self.max_sessions,
-            clock=lambda: self.now, on_evict=lambda sid, reason: self.evicted.append((sid, reason)),
+            clock=lambda: self.now, on_evict=self.heard,
         )
         self.model = {}
+        self.pending = set()  # expired in the model, perhaps not yet removed by the store (it goes in chunks)
+
+    def heard(self, sid, reason):
+        """on_evict: a session is reported expired only once it has expired."""
+        self.evicted.append((sid, reason))
+        if reason == "expired":
+            assert sid in self.pending, sid
+            self.pending.discard(sid)
 
     def expire(self):
         gone = [sid for sid, m in self.model.items() if m.expires <= self.now]
         for sid in gone:
             del self.model[sid]
+        self.pending.update(gone)
         return len(gone)
 
     def write(self, sid, data, timeout, source=None, method="set"):
@@ -67,17 +81,18 @@ class StoreMachine(RuleBasedStateMachine):
         call = {"set": lambda: self.store.set(sid, data, timeout),
                 "replace": lambda: self.store.replace(sid, data, timeout),
                 "move": lambda: self.store.move(source, sid, data, timeout)}[method]
-        before = self.store.all()
+        unchanged = fresh.size > CAP or (source is not None and source not in self.model)
+        before = self.snapshot() if unchanged else None  # (it removes expired sessions: only when needed)
         if fresh.size > CAP:
             try:
                 call()
             except SessionTooLarge:
-                assert self.store.all() == before  # a refused write changes nothing
+                assert self.snapshot() == before  # a refused write changes nothing
                 return
             raise AssertionError("oversized session was accepted")
         written = call()
         if source is not None and source not in self.model:
-            assert written is False and self.store.all() == before
+            assert written is False and self.snapshot() == before
             return
         assert written is (None if method == "set" else True)
         old = self.model.get(sid if source is None else source)
@@ -101,22 +116,30 @@ class StoreMachine(RuleBasedStateMachine):
         self.write(new, data, timeout, source=old, method="move")
 
     def check_eviction(self, kept):
+        """Victims are the coldest sessions; a write frees what the caps need, then goes down to the low-water
+        mark, or ``chunk`` sessions more when that is further."""
         victims = [sid for sid, reason in self.evicted if reason == "size"]
         count_cap = self.max_sessions or float("inf")
         if not victims:
             assert sum(m.size for m in self.model.values()) <= CAP and len(self.model) <= count_cap
             return
-        assert kept not in victims
-        orders = {sid: self.model[sid].order() for sid in victims}
+        assert kept not in victims and not self.pending  # expired sessions go before any live one
+        victims.sort(key=lambda sid: self.model[sid].order())
+        total, count, needed = sum(m.size for m in self.model.values()), len(self.model), 0
+        while total > CAP or count > count_cap:
+            total, count, needed = total - self.model[victims[needed]].size, count - 1, needed + 1
+        worst_victim = self.model[victims[-1]].order()
         for sid in victims:
             del self.model[sid]
-        worst_victim = max(orders.values())
         for sid, m in self.model.items():
             if sid != kept:
                 assert m.order() >= worst_victim, (sid, m.order(), worst_victim)
+        assert self.under_low_water() or list(self.model) == [kept] or len(victims) - needed == self.chunk
+
+    def under_low_water(self):
+        count_cap = self.max_sessions or float("inf")
         total = sum(m.size for m in self.model.values())
-        low = total <= CAP * LOW_WATER and len(self.model) <= count_cap * LOW_WATER
-        assert low or list(self.model) == [kept]
+        return total <= CAP * LOW_WATER and len(self.model) <= count_cap * LOW_WATER
 
     @rule(sid=IDS)
     def get(self, sid):
@@ -149,18 +172,52 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule()
     def purge(self):
-        assert self.store.purge() == self.expire()
+        self.expire()
+        self.evicted.clear()
+        assert self.store.purge() == sum(reason == "expired" for _, reason in self.evicted)
+        assert not self.pending  # every expired session is gone
+        self.check_eviction(None)
+        assert self.under_low_water() or not any(reason == "size" for _, reason in self.evicted)
+
+    @rule()
+    def purge_thread_runs_a_chunk(self):
+        """One hold of the lock by the purge thread (it stops at its first pause): a chunk of the expired
+        sessions, then, once none is left, a chunk of the way down to 75% after going over a cap."""
+        self.expire()
+        self.evicted.clear()
+        pending = len(self.pending)
+        with one_chunk():
+            self.store.purge()
+        expired = sum(reason == "expired" for _, reason in self.evicted)
+        assert expired == min(pending, self.chunk)
+        evicted = len(self.evicted) - expired
+        assert evicted == 0 or not self.pending
+        self.check_eviction(None)
+        assert evicted in (0, self.chunk) or self.under_low_water()
+
+    def snapshot(self):
+        """What the store holds; with chunks, which ids it holds, seen without changing any order or removing
+        more than the expired sessions asked about (``all()`` would remove them all, ``get`` would warm)."""
+        return self.store.all() if self.checks_every_step else {sid: sid in self.store for sid in ALL_IDS}
 
     @precondition(lambda self: len(self.model) > 0)
     @rule()
     def clear(self):
         self.store.clear()
         self.model.clear()
+        self.pending.clear()
 
     @invariant()
     def contents_and_bytes_match(self):
+        if self.checks_every_step:
+            self.look_at_everything()
+
+    @rule()
+    def look_at_everything(self):
+        """all() and stats() say what the model holds (they first remove every expired session)."""
         self.expire()
         assert self.store.all() == {sid: m.data for sid, m in self.model.items()}
+        assert not self.pending
         stats = self.store.stats()
         assert stats["sessions"] == len(self.model)
         assert stats["bytes"] == sum(m.size for m in self.model.values())
@@ -182,6 +239,41 @@ class CountCappedStoreMachine(StoreMachine):
     max_sessions = 5
 
 
+class ChunkedStoreMachine(StoreMachine):
+    """Same rules with one removal per hold of the lock: expired sessions are never served while they wait,
+    each write over the cap frees what it needs and one more, and a purge finishes coming down to 75%."""
+
+    chunk = 1
+    checks_every_step = False  # all() would remove what expired: leave it to the chunks, and to get() to refuse
+
+    def __init__(self):
+        self.default_chunk, store_module.CHUNK = store_module.CHUNK, self.chunk
+        super().__init__()
+
+    def teardown(self):
+        store_module.CHUNK = self.default_chunk
+        super().teardown()
+
+
+class _Paused(Exception):
+    """Raised at the purge loop's first pause: the purge thread ran one chunk."""
+
+
+@contextlib.contextmanager
+def one_chunk():
+    """Stop ``purge()`` at its first pause between chunks, as if the purge thread had been preempted."""
+    def pause():
+        raise _Paused
+
+    default, store_module._pause = store_module._pause, pause
+    try:
+        yield
+    except _Paused:
+        pass
+    finally:
+        store_module._pause = default
+
+
 SETTINGS = settings(max_examples=120, stateful_step_count=60, deadline=None)
 TestStoreAgainstModel = StoreMachine.TestCase
 TestStoreAgainstModel.settings = SETTINGS
@@ -189,3 +281,5 @@ TestEternalStoreAgainstModel = EternalStoreMachine.TestCase
 TestEternalStoreAgainstModel.settings = SETTINGS
 TestCountCappedStoreAgainstModel = CountCappedStoreMachine.TestCase
 TestCountCappedStoreAgainstModel.settings = SETTINGS
+TestChunkedStoreAgainstModel = ChunkedStoreMachine.TestCase
+TestChunkedStoreAgainstModel.settings = SETTINGS
