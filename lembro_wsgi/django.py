@@ -4,6 +4,7 @@ In ``settings.py``::
 
     SESSION_ENGINE = "lembro_wsgi.django"
     LEMBRO_SESSIONS = {"max_size": "64M", "interval": 60}      # optional; or {"type": "ext:redis", "url": ...}
+                                                               # or {"store": LembroStore(...)} of your own
 
 and, for the people who run it, in ``urls.py``::
 
@@ -62,7 +63,7 @@ def _configured() -> SessionFactory:
         options = {}
     if not isinstance(options, dict):
         raise ImproperlyConfigured(f"{SETTING}: expected a dict of lembro options, got {options!r}")
-    for key in ("timeout", "cookie_name", "secret", "store", "session_class"):
+    for key in ("timeout", "cookie_name", "secret", "session_class"):
         if key in options:
             raise ImproperlyConfigured(f"{SETTING}[{key!r}]: Django decides it (SESSION_COOKIE_AGE, set_expiry, "
                                        f"SESSION_COOKIE_*); leave it out")
