@@ -36,7 +36,7 @@ setup(
         # mutmut's configuration and results format changed within 3.x: pinned to the version tools/mutation.py reads.
         "mutation": ["mutmut==3.8.1"],
         "bench": ["cachetools", "cachelib", "flask>=3.1", "Flask-Session>=0.8"],
-        "examples": ["waitress", "pyramid>=2", "pyramid_beaker", "bottle>=0.12", "flask>=3.1"],
+        "examples": ["waitress", "pyramid>=2", "pyramid_beaker", "bottle>=0.12", "flask>=3.1", "django>=5.2"],
         "test": [
             "pytest>=7", "WebTest>=3", "hypothesis>=6", "ruff", "pyramid>=2", "pyramid_beaker", "waitress",
             "bottle>=0.12", "redis>=4", "flask>=3.1", "prometheus_client>=0.16", "mypy", "gunicorn",
