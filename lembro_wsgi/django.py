@@ -25,6 +25,7 @@ from typing import Any
 from .options import MAX_SECONDS, missing_extra
 
 try:
+    from asgiref.sync import sync_to_async
     from django.conf import settings
     from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
     from django.core.exceptions import ImproperlyConfigured
@@ -41,6 +42,13 @@ __all__ = ["SessionStore", "stats_view", "store"]
 
 #: The settings key lembro's options are read from.
 SETTING = "LEMBRO_SESSIONS"
+#: lembro options that Django's own settings decide here.
+_DJANGO_DECIDES = {
+    "timeout": "SESSION_COOKIE_AGE (or session.set_expiry())", "max_age": "SESSION_COOKIE_AGE",
+    "cookie_name": "SESSION_COOKIE_NAME", "secret": "SECRET_KEY", "secure": "SESSION_COOKIE_SECURE",
+    "httponly": "SESSION_COOKIE_HTTPONLY", "samesite": "SESSION_COOKIE_SAMESITE", "path": "SESSION_COOKIE_PATH",
+    "domain": "SESSION_COOKIE_DOMAIN", "session_class": "SESSION_ENGINE (a subclass of SessionStore)",
+}
 _lock = threading.Lock()
 _factory: SessionFactory | None = None
 
@@ -63,10 +71,9 @@ def _configured() -> SessionFactory:
         options = {}
     if not isinstance(options, dict):
         raise ImproperlyConfigured(f"{SETTING}: expected a dict of lembro options, got {options!r}")
-    for key in ("timeout", "cookie_name", "secret", "session_class"):
+    for key, setting in _DJANGO_DECIDES.items():
         if key in options:
-            raise ImproperlyConfigured(f"{SETTING}[{key!r}]: Django decides it (SESSION_COOKIE_AGE, set_expiry, "
-                                       f"SESSION_COOKIE_*); leave it out")
+            raise ImproperlyConfigured(f"{SETTING}[{key!r}]: Django decides it: set {setting} instead")
     try:
         return SessionFactory(**{"key_prefix": "" if options.get("type") in (None, "lembro") else "django:",
                                  **options, "timeout": settings.SESSION_COOKIE_AGE})
@@ -133,9 +140,7 @@ class SessionStore(SessionBase):
         if age <= 0:  # expired at once (Django's own engines store it already expired)
             self._backend.destroy(key)
             return
-        age = min(age, MAX_SECONDS)
-        now = time.time()
-        record = {"created": self._created or now, "accessed": now, "data": dict(data), "lifetime": age}
+        age, record = self._record(data, age)
         try:
             if must_create:
                 if self._backend.exists(key):
@@ -143,8 +148,44 @@ class SessionStore(SessionBase):
                 self._backend.save(key, record, age)
             elif not self._backend.replace(key, record, age):
                 raise UpdateError
-        except SessionTooLarge as exc:  # logged by the store; what it held is unchanged
-            raise UpdateError from exc
+        except SessionTooLarge:  # logged by the store; what it held is unchanged, and the response goes out
+            pass
+
+    def cycle_key(self) -> None:
+        """A new key for the same data (Django's ``login()``): one conditional move that keeps the session's
+        standing in the eviction order. A session destroyed meanwhile (a logout in another request) is not
+        brought back: this one starts again, empty, under a new key."""
+        data = self._session
+        old = self.session_key
+        age = self.get_expiry_age()
+        if old is None or age <= 0:
+            super().cycle_key()
+            return
+        new = self._get_new_session_key()
+        age, record = self._record(data, age)
+        try:
+            moved = self._backend.move(old, new, record, age)
+        except SessionTooLarge:  # logged by the store: the old key keeps what it held
+            moved = False
+        if moved:
+            self._session_key = new
+        else:
+            empty: dict[str, Any] = {}
+            self._session_key, self._session_cache, self._created = None, empty, None
+            self.create()
+        self.modified = True
+
+    async def acycle_key(self) -> None:
+        if self._in_memory():
+            self.cycle_key()
+        else:
+            await sync_to_async(self.cycle_key)()
+
+    def _record(self, data: dict[str, Any], age: int) -> tuple[int, dict[str, Any]]:
+        """The stored record of ``data`` living ``age`` seconds (at most lembro's bound), and that age."""
+        age = min(age, MAX_SECONDS)
+        now = time.time()
+        return age, {"created": self._created or now, "accessed": now, "data": dict(data), "lifetime": age}
 
     def delete(self, session_key: str | None = None) -> None:
         if session_key is None:

@@ -378,3 +378,79 @@ def test_a_session_too_large_for_the_store_keeps_what_it_held(configure):
     assert key_of(client) == key and client.get("/").json()["visits"] == 2
     assert Client().get("/big").status_code != 500  # a new session too large: nothing stored
     assert lembro_wsgi.django.store().stats()["sessions"] == 1
+
+
+def test_a_user_who_signs_in_right_before_a_flood_keeps_the_session(configure):
+    """login() moves the session to a new key (cycle_key) keeping its standing: a returning visitor who signs in
+    right before a flood of one-shot clients is not evicted first."""
+    configure(LEMBRO_SESSIONS={"max_size": "64K", "interval": None})
+    user = Client()
+    for _ in range(3):
+        user.get("/")  # a returning visitor
+    assert user.post("/login", {"username": USER, "password": PASSWORD}).status_code == 200
+    anonymous = Client()
+    for _ in range(FLOOD):
+        anonymous.cookies.clear()
+        anonymous.get("/fill")
+    assert user.get("/").json() == {"visits": 4, "user": USER, "authenticated": True}
+    assert lembro_wsgi.django.store().stats()["returning_evictions"] == 0
+
+
+@pytest.mark.parametrize("option", [{"secure": True}, {"httponly": False}, {"samesite": "Strict"}, {"path": "/app"},
+                                    {"domain": "example.com"}, {"max_age": 60}])
+def test_cookie_options_are_refused_naming_the_django_setting(configure, option):
+    """Cookie options are Django's: each is refused in LEMBRO_SESSIONS, naming the Django setting to use."""
+    configure(LEMBRO_SESSIONS=option)
+    with pytest.raises(Exception, match=rf"LEMBRO_SESSIONS\['{next(iter(option))}'\].*SESSION_COOKIE"):
+        Client().get("/")
+
+
+def test_samesite_none_names_the_django_setting_not_lembros_secure(configure):
+    configure(LEMBRO_SESSIONS={"samesite": "None"})
+    with pytest.raises(Exception, match="SESSION_COOKIE"):  # says "unless secure=True": a lembro option
+        Client().get("/")
+
+
+def test_a_cycle_key_after_a_logout_does_not_sign_the_user_back_in(backend):
+    """Logout is final through cycle_key() too (login() of a signed-in session, update_session_auth_hash()): a slow
+    request that loaded the session before a logout does not bring it back under a new key."""
+    user = Client()
+    user.get("/")
+    user.post("/login", {"username": USER, "password": PASSWORD})
+    tab = Client()
+    tab.cookies["sessionid"] = key_of(user)
+    answers = {}
+    SLOW["started"].clear()
+    SLOW["release"].clear()
+    thread = threading.Thread(target=lambda: answers.update(rotated=tab.get("/rotate")))
+    thread.start()
+    try:
+        assert SLOW["started"].wait(GATE)
+        user.post("/logout")
+    finally:
+        SLOW["release"].set()
+        thread.join(GATE)
+    assert tab.get("/peek").json()["authenticated"] is False  # fails: signed in again under the new key
+
+
+def test_cycle_key_of_a_session_logged_out_meanwhile_starts_again_empty(backend):
+    user = Client()
+    user.get("/")
+    user.post("/login", {"username": USER, "password": PASSWORD})
+    loaded = SessionStore(key_of(user))
+    assert loaded["_auth_user_id"]
+    old = loaded.session_key
+    user.post("/logout")
+    loaded.cycle_key()  # not an error in the view (a 500): the session starts again, empty, under a new key
+    assert loaded.session_key != old and "_auth_user_id" not in loaded
+    assert not SessionStore().exists(old)
+    assert "_auth_user_id" not in SessionStore(loaded.session_key).load()
+
+
+def test_a_session_too_large_is_answered_not_a_400_that_says_the_user_logged_out(configure):
+    """A session too large for the store keeps what was stored, and the response goes out (no 400 blaming a
+    concurrent logout)."""
+    configure(LEMBRO_SESSIONS={"max_size": "64K", "interval": None})
+    client = Client()
+    client.get("/")
+    assert client.get("/big").status_code == 200
