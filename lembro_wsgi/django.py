@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from typing import Any
 
 from .options import MAX_SECONDS, missing_extra
@@ -50,6 +51,8 @@ _DJANGO_DECIDES = {
     "domain": "SESSION_COOKIE_DOMAIN", "session_class": "SESSION_ENGINE (a subclass of SessionStore)",
 }
 _lock = threading.Lock()
+_creating = threading.Lock()
+_made_stores: weakref.WeakSet[LembroStore] = weakref.WeakSet()  # the stores the engine made (not handed in)
 _factory: SessionFactory | None = None
 
 
@@ -74,20 +77,31 @@ def _configured() -> SessionFactory:
     for key, setting in _DJANGO_DECIDES.items():
         if key in options:
             raise ImproperlyConfigured(f"{SETTING}[{key!r}]: Django decides it: set {setting} instead")
+    if any(not isinstance(key, str) for key in options):
+        raise ImproperlyConfigured(f"{SETTING}: expected option names (str) as keys, got {list(options)!r}")
+    age = settings.SESSION_COOKIE_AGE
+    if isinstance(age, bool) or not isinstance(age, (int, float)) or age <= 0:
+        raise ImproperlyConfigured(f"SESSION_COOKIE_AGE: expected a positive number of seconds, got {age!r}")
+    own_store = "store" not in options and options.get("type") in (None, "lembro")  # the only one sharing nothing
     try:
-        return SessionFactory(**{"key_prefix": "" if options.get("type") in (None, "lembro") else "django:",
-                                 **options, "timeout": settings.SESSION_COOKIE_AGE})
+        factory = SessionFactory(**{"key_prefix": "" if own_store else "django:", **options,
+                                    "timeout": min(age, MAX_SECONDS)})  # lembro's bound: about 31 years
     except (TypeError, ValueError) as exc:
         name = str(exc).split(":", 1)[0].strip("'\" ")
         raise ImproperlyConfigured(f"{SETTING}[{name!r}]: {exc}") from exc
+    if own_store and factory.store is not None:
+        _made_stores.add(factory.store)
+    return factory
 
 
 def _reset() -> None:
-    """Forget the configuration (tests that change ``LEMBRO_SESSIONS``); the old store's thread is stopped."""
+    """Forget the configuration (tests that change ``LEMBRO_SESSIONS``); the thread of a store the engine made
+    is stopped (one handed in with ``store`` is the app's)."""
     global _factory
     with _lock:
-        if _factory is not None and _factory.store is not None:
-            _factory.store.close()
+        made = _factory.store if _factory is not None else None
+        if made is not None and made in _made_stores:
+            made.close()
         _factory = None
 
 
@@ -135,17 +149,20 @@ class SessionStore(SessionBase):
             self.create()
             return
         data = self._get_session(no_load=must_create)
+        key: str | None = self.session_key
+        if key is None:  # it was loaded now, and is not stored (any more): as Django's own engines
+            raise UpdateError
         age = self.get_expiry_age()
-        key: str = self.session_key
         if age <= 0:  # expired at once (Django's own engines store it already expired)
             self._backend.destroy(key)
             return
         age, record = self._record(data, age)
         try:
             if must_create:
-                if self._backend.exists(key):
-                    raise CreateError
-                self._backend.save(key, record, age)
+                with _creating:  # exists + save, one step among this process's creates (keys are random)
+                    if self._backend.exists(key):
+                        raise CreateError
+                    self._backend.save(key, record, age)
             elif not self._backend.replace(key, record, age):
                 raise UpdateError
         except SessionTooLarge:  # logged by the store; what it held is unchanged, and the response goes out
@@ -216,13 +233,10 @@ class SessionStore(SessionBase):
             await super().acreate()
 
     async def asave(self, must_create: bool = False) -> None:
-        if not self._in_memory():
-            await super().asave(must_create)
-        elif self.session_key is None:
-            await self.acreate()
-        else:
-            await self._aget_session(no_load=must_create)  # loads (natively) before the sync save reads it
+        if self._in_memory():
             self.save(must_create)
+        else:
+            await super().asave(must_create)
 
     async def adelete(self, session_key: str | None = None) -> None:
         if self._in_memory():

@@ -4,11 +4,13 @@ and each session's own expiry. The project is tests/django_project.py, configure
 
 import asyncio
 import threading
+import time
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 import redis
+import webtest
 from django.contrib.sessions.backends import base as django_sessions
 from django.contrib.sessions.backends.base import UpdateError
 from django.core.cache import caches
@@ -17,6 +19,7 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 
 import lembro_wsgi.django
+from lembro_wsgi import LembroStore
 from lembro_wsgi.django import SessionStore
 from tests.conftest import GATE
 from tests.django_project import SLOW  # configures Django (once for the run)
@@ -454,3 +457,72 @@ def test_a_session_too_large_is_answered_not_a_400_that_says_the_user_logged_out
     client = Client()
     client.get("/")
     assert client.get("/big").status_code == 200
+
+
+def test_a_cookie_age_beyond_lembros_bound_is_capped_not_a_500(configure):
+    configure(SESSION_COOKIE_AGE=40 * 365 * 86400, LEMBRO_SESSIONS={"interval": None})  # a common idiom
+    client = Client()
+    assert client.get("/").status_code == 200 and client.get("/").status_code == 200
+    configure(SESSION_COOKIE_AGE=0)
+    with pytest.raises(ImproperlyConfigured, match="^SESSION_COOKIE_AGE: "):
+        SessionStore()
+
+
+def test_saving_a_key_that_was_never_stored_is_an_update_error_sync_and_async(backend):
+    with pytest.raises(UpdateError):
+        SessionStore("neverstored0000000000000000000ab").save()
+
+    async def asave():
+        await SessionStore("neverstored0000000000000000000cd").asave()
+
+    with pytest.raises(UpdateError):
+        asyncio.run(asave())
+
+
+def test_two_creates_of_one_key_one_wins(configure):
+    """must_create is one step: of two threads creating the same key, exactly one gets CreateError."""
+    from django.contrib.sessions.backends.base import CreateError
+
+    configure(LEMBRO_SESSIONS={"interval": None})
+    for round_ in range(50):
+        key = f"samekey{round_:025d}"
+        barrier, outcomes = threading.Barrier(2), []
+
+        def create(value, key=key, barrier=barrier, outcomes=outcomes):
+            session = SessionStore(key)
+            session._session_cache = {"who": value}
+            barrier.wait(GATE)
+            try:
+                session.save(must_create=True)
+                outcomes.append("created")
+            except CreateError:
+                outcomes.append("refused")
+
+        threads = [threading.Thread(target=create, args=(who,)) for who in (1, 2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(GATE)
+        assert sorted(outcomes) == ["created", "refused"]
+
+
+def test_a_store_handed_in_is_shared_safely_and_left_running(configure):
+    """A store shared with another app: Django's keys are under "django:", so neither adopts the other's
+    sessions; forgetting the configuration leaves the app's store (and its purge thread) alone."""
+    from lembro_wsgi import LembroMiddleware
+    from tests.wsgi_apps import session_app
+
+    shared = LembroStore(interval=0.05)
+    try:
+        other = webtest.TestApp(LembroMiddleware(session_app, store=shared))
+        other.get("/login")
+        other_id = other.cookies["lembro.sid"]
+        configure(LEMBRO_SESSIONS={"store": shared})
+        assert SessionStore(other_id).load() == {}
+        lembro_wsgi.django._reset()
+        before, deadline = shared.stats()["purges"], time.monotonic() + 5
+        while shared.stats()["purges"] == before:  # real time: its purge thread still runs for the other app
+            assert time.monotonic() < deadline, "the shared store's purge thread was stopped"
+            time.sleep(0.01)
+    finally:
+        shared.close()
