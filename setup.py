@@ -31,14 +31,16 @@ setup(
         "bottle": ["bottle>=0.12"],
         "redis": ["redis>=4"],
         "flask": ["flask>=3.1"],
+        "django": ["django>=5.2"],
         "prometheus": ["prometheus_client>=0.16"],
         # mutmut's configuration and results format changed within 3.x: pinned to the version tools/mutation.py reads.
         "mutation": ["mutmut==3.8.1"],
-        "bench": ["cachetools", "cachelib", "flask>=3.1", "Flask-Session>=0.8"],
-        "examples": ["waitress", "pyramid>=2", "pyramid_beaker", "bottle>=0.12", "flask>=3.1"],
+        "bench": ["cachetools", "cachelib", "flask>=3.1", "Flask-Session>=0.8", "django>=5.2"],
+        "examples": ["waitress", "pyramid>=2", "pyramid_beaker", "bottle>=0.12", "flask>=3.1", "django>=5.2"],
         "test": [
             "pytest>=7", "WebTest>=3", "hypothesis>=6", "ruff", "pyramid>=2", "pyramid_beaker", "waitress",
             "bottle>=0.12", "redis>=4", "flask>=3.1", "prometheus_client>=0.16", "mypy", "gunicorn",
+            "django>=5.2",
         ],
     },
     classifiers=[

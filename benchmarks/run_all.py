@@ -3,7 +3,7 @@
     pip install -e '.[bench]'
     python benchmarks/run_all.py
 
-What it runs, in this order (1 in this process, 2 to 6 each in its own, as ``python benchmarks/<script>``):
+What it runs, in this order (1 in this process, 2 to 7 each in its own, as ``python benchmarks/<script>``):
 
 1. Per request (a session read + write by the same counter app, returning
    clients, interleaved rounds, medians): LembroMiddleware unsigned and
@@ -25,6 +25,9 @@ What it runs, in this order (1 in this process, 2 to 6 each in its own, as ``pyt
 6. pauses.py: how long a concurrent read waits while a store at its cap
    evicts, comes down to 75% and purges, at 100k and 1M sessions, against
    cachetools' TTLCache.
+7. django_bench.py: Django's session engines per request (lembro, the cache
+   engine on LocMem, signed cookies, the database on sqlite), and who keeps
+   a signed-in user through a flood.
 """
 
 from __future__ import annotations
@@ -136,6 +139,7 @@ def main() -> None:
     run("beaker_bench.py", "--flood-only")
     run("flask_flood.py")
     run("pauses.py")
+    run("django_bench.py")
 
 
 if __name__ == "__main__":

@@ -390,7 +390,7 @@ class SessionBackend:
         atomic step that also keeps the session's eviction tier.
         """
         if self.lembro:
-            return bool(self._manager(old, timeout).move(KEY, record, new))
+            return bool(self._manager(old, timeout).move(KEY, record, self.key_prefix + new))
         self.save(new, record, timeout)
         if self._take(old):
             return True

@@ -1,7 +1,12 @@
 """The example apps, driven in-process with WebTest so they cannot rot."""
 
+import http.cookiejar
 import importlib.util
+import re
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -138,3 +143,69 @@ def test_flask_example_counter_login_logout_stats():
     assert "Logged out" in log_out(app).text
     assert "Hello anonymous. Visits in this session: 1" in app.get("/").text
     store.close()
+
+
+def test_django_example_on_a_real_server():
+    """settings.configure() holds for a whole process (and this one has the Django tests' project), so the Django
+    example runs as the README runs it: a real server on 127.0.0.1."""
+    from tests.test_examples_safety import REFUSED, start, stop  # that module imports this one
+
+    process, output, base = start([EXAMPLES / "django_app.py", "--port", "0"])
+    try:
+        assert base, output
+        password = re.search(r"demo user: demo, password: (\S+)", output).group(1)
+        jar = http.cookiejar.CookieJar()
+        client = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+
+        def get(path, opener=client, **headers):
+            with opener.open(urllib.request.Request(base + path, headers=headers), timeout=10) as response:
+                return response.read().decode(), response.headers
+
+        def post(path, **fields):
+            data = urllib.parse.urlencode(fields).encode()
+            with client.open(urllib.request.Request(base + path, data=data), timeout=10) as response:
+                return response.read().decode()
+
+        def token(path):
+            return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', get(path)[0]).group(1)
+
+        text, headers = get("/")
+        cookie = headers["Set-Cookie"]
+        assert "Visits in this session: 1" in text and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        assert "Visits in this session: 2" in get("/")[0]
+        [old] = [c.value for c in jar if c.name == "django_app.sid"]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            post("/login", username="demo", password=password)  # no CSRF token
+        assert refused.value.code == 403
+        assert "Wrong name or password." in post("/login", username="demo", password="guess",
+                                                 csrfmiddlewaretoken=token("/login"))
+        page = post("/login", username="demo", password=password, csrfmiddlewaretoken=token("/login"))
+        assert "Hello demo. Visits in this session: 3" in page  # django.contrib.auth's login(), then the 303
+        [new] = [c.value for c in jar if c.name == "django_app.sid"]
+        assert new != old  # a new key at login
+        assert "Hello demo. Visits in this session: 4" in get("/")[0]
+        other = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        assert "Hello anonymous. Visits in this session: 1" in get("/", opener=other)[0]
+        assert "<svg" in get("/stats")[0]
+        figures, _ = get("/stats?format=json")
+        assert '"sessions": 2' in figures
+        for foreign in ({"Host": "rebind.attacker.example"}, {"X-Forwarded-For": "203.0.113.7"}):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                get("/stats?format=json", **foreign)
+            assert refused.value.code == 403
+        assert "<form" in get("/logout")[0] and "Hello demo." in get("/")[0]  # a GET signs no one out
+        assert "Logged out" in post("/logout", csrfmiddlewaretoken=token("/logout"))
+        assert "Hello anonymous. Visits in this session: 1" in get("/")[0]
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            get("/favicon.ico")
+        assert missing.value.code == 404
+    finally:
+        stop(process)
+    process, output, base = start([EXAMPLES / "django_app.py", "--port", "0"], {"SESSION_SECRET": "your-secret-key"})
+    try:
+        assert base is None, output
+        assert process.wait(30) == 1
+        output += process.stdout.read().decode(errors="replace")
+        assert REFUSED in output and "Traceback" not in output
+    finally:
+        stop(process)

@@ -440,3 +440,14 @@ def test_a_session_class_overriding_getitem_is_honoured_by_get():
         session["_private"], session["user"] = "hidden", "ana"
         assert session.get("_private", "default") == "default"
         assert session.get("user") == "ana"
+
+
+def test_a_login_keeps_the_session_under_a_key_prefix():
+    """regenerate() moves the session to its new id under the same key_prefix (it went to the bare id: the
+    next request found nothing, and the user was signed out by signing in)."""
+    store = LembroStore(interval=None)
+    app = webtest.TestApp(LembroMiddleware(session_app, store=store, key_prefix="app:"))
+    app.get("/inc")
+    app.get("/login")
+    assert app.get("/inc").text.split()[1:3] == ["2", "ana"]
+    assert all(sid[0].startswith("app:") for sid in store.ids())
