@@ -1,7 +1,9 @@
-"""Where session records live: a LembroStore by default, or any other Beaker backend.
+"""Where session records live: the interface every kind of backend gives, and what they share.
 
-Every read and write goes through a Beaker namespace manager (one per
-session id, key ``'session'``), the same layout Beaker's own sessions use::
+``SessionBackend(...)`` builds the kind its ``type`` names (see ``lembro_wsgi.backends``): lembro's
+in-process store by default, Beaker's ``ext:redis``, or any other Beaker backend. Every read and write
+goes through a Beaker namespace manager (one per session id, key ``'session'``), the same layout
+Beaker's own sessions use::
 
     backend = SessionBackend(store=LembroStore())          # lembro, in memory
     backend = SessionBackend(type="file", data_dir="/tmp/s", timeout=1800)
@@ -9,25 +11,18 @@ session id, key ``'session'``), the same layout Beaker's own sessions use::
     backend.load(sid)      # the record, or None when unknown, expired or undecodable
     backend.replace(sid, record)       # False when sid is gone: a logout is never undone
     backend.move(sid, new_sid, record) # regenerate(): the old id goes only once the new one is stored
+
+Also here: the errors a backend raises (``BackendUnavailable``, ``BackendFull``) and ``backend_error``,
+the one place that tells a client's errors apart.
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
 import logging
-import math
-import pickle
-import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from beaker.cache import clsmap
-from beaker.ext.redisnm import RedisNamespaceManager
-
-from .namespace import LembroNamespaceManager
 from .options import parse_seconds
 from .store import LembroStore, SessionTooLarge, short_id
 
@@ -41,36 +36,10 @@ Record = dict[str, Any]
 
 log = logging.getLogger("lembro_wsgi")
 
-_NO_LOCK: AbstractContextManager[None] = nullcontext()
-
 #: Client libraries whose own exceptions mean "backend unreachable or failing", never "bad record".
 _CLIENT_MODULES = frozenset({"pylibmc", "memcache", "bmemcached", "pymongo", "sqlalchemy"})
-#: What each Beaker backend needs installed, and how to get it.
-_CLIENTS = {
-    "ext:redis": ("the redis client", "pip install 'lembro_wsgi[redis]'"),
-    "ext:rediscluster": ("the redis client", "pip install 'lembro_wsgi[redis]'"),
-    "ext:memcached": ("a memcached client", "pip install pylibmc (or python-memcached)"),
-    "ext:mongodb": ("pymongo", "pip install pymongo"),
-    "ext:database": ("SQLAlchemy", "pip install sqlalchemy"),
-    "ext:sqla": ("SQLAlchemy", "pip install sqlalchemy"),
-}
 #: Libraries whose errors are never a stored record that does not load (Redis's are told apart by kind).
 _CLIENT_LIBRARIES = _CLIENT_MODULES | {"redis"}
-
-
-@contextmanager
-def _beaker_lock(manager: Any, write: bool, replace: bool = False) -> Iterator[None]:
-    if write:
-        manager.acquire_write_lock(replace=replace)
-    else:
-        manager.acquire_read_lock()
-    try:
-        yield
-    finally:
-        if write:
-            manager.release_write_lock()
-        else:
-            manager.release_read_lock()
 
 
 class BackendFull(SessionTooLarge):
@@ -189,11 +158,6 @@ def bounded_redis_url(url: str) -> str:
     return f"{base}{'&' if '?' in base else '?'}{added}{hash_}{fragment}"
 
 
-def _redis_key(manager: Any) -> str:
-    """The Redis key Beaker's manager keeps the session under (Beaker's own key format)."""
-    return str(manager._format_key(KEY))
-
-
 def _is_record(value: object) -> bool:
     return (
         isinstance(value, dict) and isinstance(value.get("data"), dict)
@@ -204,6 +168,11 @@ def _is_record(value: object) -> bool:
 class SessionBackend:
     """Loads, saves, touches and destroys session records by id.
 
+    ``SessionBackend(type, store, timeout, key_prefix=..., **options)`` returns the kind ``type`` names:
+    a ``LembroBackend`` (``type`` None or ``'lembro'``, over ``store``), a ``RedisBackend``
+    (``'ext:redis'``, ``'ext:rediscluster'``) or a ``BeakerBackend`` (any other Beaker type, with the
+    Beaker ``options`` it needs). Each keeps its own rules; this class holds what they share.
+
     Writes of a session that was loaded are conditional (``replace``,
     ``move``, ``touch``): they happen only while the id is still there, so a
     slow request never brings back a session that was logged out meanwhile.
@@ -212,57 +181,27 @@ class SessionBackend:
     expiry (lembro's caps still apply), never a given store's own default.
     """
 
+    #: Whether sessions live in a LembroStore (``store``), and whether in Redis.
+    lembro = False
+    redis = False
+
+    def __new__(cls, type: str | None = None, *args: Any, **kwargs: Any) -> SessionBackend:  # noqa: PYI034
+        """The kind ``type`` names when built as ``SessionBackend(...)``; a kind built by its own name is itself."""
+        kind = cls
+        if cls is SessionBackend:
+            from .backends import kind_of  # the kinds build on this module
+
+            kind = kind_of(type)
+        return super().__new__(kind)
+
     def __init__(self, type: str | None = None, store: LembroStore | None = None,
                  timeout: float | str | None = 1800, key_prefix: str = "", **options: Any) -> None:
-        self.timeout = timeout = parse_seconds(timeout, "timeout", allow_none=True)  # a float: the write fast path
+        self.timeout = parse_seconds(timeout, "timeout", allow_none=True)  # a float: the write fast path
         if not isinstance(key_prefix, str):
             raise ValueError(f"key_prefix: expected a str, got {key_prefix!r}")
         #: Put before every session id in a shared backend's keys, so apps sharing it never meet.
         self.key_prefix = key_prefix
         self.type = type
-        self.lembro = type in (None, "lembro")
-        if self.lembro:
-            if store is None:
-                raise ValueError("store: a LembroStore is needed for the lembro backend")
-            self.namespace_class: Any = LembroNamespaceManager
-            self.options: dict[str, Any] = {}  # lembro managers are built over the store (see _manager)
-            self.store = store
-            #: What lembro writes live: ``timeout=None`` is no idle expiry here too (``math.inf`` to the store),
-            #: never the store's own default, so it means one thing on every backend.
-            self._lifetime = math.inf if timeout is None else timeout
-        else:
-            try:
-                self.namespace_class = clsmap[type]
-            except Exception as exc:
-                raise ValueError(f"type: expected a Beaker backend such as 'file' or 'ext:redis', got {type!r}") from exc
-            self.options = {"timeout": None if timeout is None else math.ceil(timeout), **options}
-            if issubclass(self.namespace_class, RedisNamespaceManager) and isinstance(options.get("url"), str):
-                self.options["url"] = bounded_redis_url(options["url"])
-            self._probe(str(type))
-        self.redis = inspect.isclass(self.namespace_class) and issubclass(self.namespace_class, RedisNamespaceManager)
-
-    def _probe(self, type: str) -> None:
-        """Build one manager now, so missing or wrong backend options fail at construction, named."""
-        try:
-            inspect.signature(self.namespace_class).bind("lembro-probe", **self.options)
-        except TypeError:
-            required = [
-                name for name, param in inspect.signature(self.namespace_class).parameters.items()
-                if param.default is param.empty and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
-                and name != "namespace" and name not in self.options
-            ]
-            name = required[0] if required else "type"
-            raise ValueError(f"{name}: required by type={type!r} (e.g. url='redis://127.0.0.1:6379/0')") from None
-        try:
-            self.namespace_class("lembro-probe", **self.options)
-        except Exception as exc:
-            if isinstance(exc, ImportError) or "is not available" in str(exc):  # Beaker's word for a missing client
-                client, install = _CLIENTS.get(type, ("its client library", "see Beaker's documentation"))
-                raise ValueError(f"type: {type!r} needs {client}, which is not installed: {install}") from exc
-            named = str(exc).split()[0] if str(exc) else ""  # Beaker names the option first: "data_dir or ..."
-            option = named if named.isidentifier() and named in inspect.signature(self.namespace_class).parameters \
-                else "type"
-            raise ValueError(f"{option}: refused by type={type!r}: {exc}") from exc
 
     def with_prefix(self, key_prefix: str) -> SessionBackend:
         """This backend with its keys under ``key_prefix``: a shallow copy, sharing the client's options."""
@@ -271,52 +210,6 @@ class SessionBackend:
         backend = copy.copy(self)
         backend.key_prefix = key_prefix
         return backend
-
-    def _manager(self, sid: str, timeout: float | None = None) -> Any:
-        """The namespace manager for ``sid``; ``timeout`` overrides the lifetime of what it writes.
-
-        The namespace is ``key_prefix + sid``.
-        """
-        namespace = self.key_prefix + sid
-        if self.lembro:
-            return LembroNamespaceManager.on_store(namespace, self.store, self._lifetime if timeout is None else timeout)
-        if timeout is None:
-            return self.namespace_class(namespace, **self.options)
-        return self.namespace_class(namespace, **{**self.options, "timeout": math.ceil(timeout)})
-
-    def _expired(self, record: Record) -> bool:
-        """Age check for backends that do not expire records themselves (``file``): by the record's own lifetime.
-
-        A session idle exactly its lifetime is expired, as in a lembro store.
-        """
-        lifetime = record.get("lifetime") or self.timeout
-        return lifetime is not None and time.time() - record["accessed"] >= lifetime
-
-    @contextmanager
-    def _reaching(self) -> Iterator[None]:
-        """Turns a backend's "not now" errors into ``BackendUnavailable`` (logged at ERROR) and its
-        out-of-memory refusals into ``BackendFull`` (at WARNING); ``backend_error`` decides which is which."""
-        try:
-            yield
-        except (BackendUnavailable, BackendFull):
-            raise
-        except Exception as exc:
-            kind = None if self.lembro else backend_error(exc)
-            if kind is None:
-                raise
-            if kind is BackendFull:
-                log.warning("session backend %r refused a write: out of memory", self.type)
-                raise BackendFull(f"session backend {self.type!r} is out of memory") from exc
-            where = mask_url(next((self.options[k] for k in ("url", "urls", "data_dir") if k in self.options), ""))
-            code = _redis_error_code(exc)
-            cause = f"{type(exc).__module__}.{type(exc).__name__}{f': {code}' if code else ''}"
-            error = BackendUnavailable(f"session backend {self.type!r} at {where} is unavailable ({cause})")
-            log.error("%s", error)
-            raise error from exc
-
-    def _locked(self, manager: Any, write: bool, replace: bool = False) -> AbstractContextManager[None]:
-        """Beaker's lock protocol for backends that need it; each lembro call is one atomic store call."""
-        return _NO_LOCK if self.lembro else _beaker_lock(manager, write, replace)
 
     def load(self, sid: str) -> Record | None:
         """The record stored for ``sid``, or ``None`` when it is unknown, expired or does not load.
@@ -327,11 +220,7 @@ class SessionBackend:
         manager = self._manager(sid)
         record: Any
         try:
-            if self.lembro:  # one atomic store call; the store drops data that no longer unpickles
-                record = manager[KEY]
-            else:
-                with self._reaching(), self._locked(manager, write=False):
-                    record = manager[KEY]
+            record = self._read(manager)
         except KeyError:
             return None
         except BackendUnavailable:
@@ -345,15 +234,13 @@ class SessionBackend:
             log.warning("dropped session %s: its stored record does not load (%s)", short_id(sid), reason)
             self.destroy(sid)
             return None
-        if not (self.lembro or self.redis) and self._expired(record):
-            self.destroy(sid)  # backends without their own expiry are checked here
+        if self._expired(record):
+            self.destroy(sid)
             return None
         return record  # type: ignore[no-any-return]  # _is_record checked it
 
     def exists(self, sid: str) -> bool:
         """Whether ``sid`` holds a live session, without refreshing it where the backend allows."""
-        if self.lembro:
-            return KEY in self._manager(sid)
         return self.load(sid) is not None
 
     def save(self, sid: str, record: Record, timeout: float | None = None) -> None:
@@ -361,109 +248,39 @@ class SessionBackend:
 
         ``timeout`` here and in the other writes overrides the backend's session lifetime.
         """
-        manager = self._manager(sid, timeout)
-        with self._reaching(), self._locked(manager, write=True):
-            manager[KEY] = record
+        raise NotImplementedError
 
     def replace(self, sid: str, record: Record, timeout: float | None = None) -> bool:
-        """Rewrite ``sid`` only while it is still live; returns whether it was written.
-
-        lembro and Redis do it in one atomic step (the store's lock; ``SET XX``);
-        other backends check, under Beaker's write lock, that the record is
-        still there and not idle past the timeout, right before the rewrite.
-        """
-        manager = self._manager(sid, timeout)
-        if self.lembro:
-            return bool(manager.replace(KEY, record))
-        with self._reaching():
-            if self.redis:
-                ttl = manager.timeout
-                return bool(manager.client.set(_redis_key(manager), pickle.dumps(record), ex=ttl, xx=True))
-            return self._under_write_lock(manager, self._rewrite, record)
+        """Rewrite ``sid`` only while it is still live; returns whether it was written."""
+        raise NotImplementedError
 
     def move(self, old: str, new: str, record: Record, timeout: float | None = None) -> bool:
-        """Store ``record`` under ``new`` and destroy ``old``, only while ``old`` is live.
+        """Store ``record`` under ``new`` and destroy ``old``, only while ``old`` is live; returns whether it was.
 
-        ``old`` is destroyed after ``new`` is stored, so a refused write
-        (``SessionTooLarge``) keeps it; if ``old`` turns out to be gone (a
-        logout meanwhile), ``new`` is destroyed again. In lembro it is one
-        atomic step that also keeps the session's eviction tier.
+        A refused write (``SessionTooLarge``) keeps ``old``.
         """
-        if self.lembro:
-            return bool(self._manager(old, timeout).move(KEY, record, self.key_prefix + new))
-        self.save(new, record, timeout)
-        if self._take(old):
-            return True
-        self.destroy(new)
-        return False
-
-    def _take(self, sid: str) -> bool:
-        """Destroy ``sid`` and say whether it was live: the test-and-delete that makes ``move`` conditional."""
-        manager = self._manager(sid)
-        with self._reaching():
-            if self.redis:
-                return bool(manager.client.delete(_redis_key(manager)) == 1)
-            return self._under_write_lock(manager, self._remove_live)
-
-    def _under_write_lock(self, manager: Any, action: Callable[..., bool], *args: Any) -> bool:
-        """``action(manager, *args)`` under Beaker's write lock; a record that no longer opens is not live."""
-        try:
-            with self._locked(manager, write=True):
-                return action(manager, *args)
-        except Exception as exc:
-            if backend_error(exc) is not None:  # the backend's refusal, not a record that no longer opens
-                raise
-            return False
-
-    def _live(self, manager: Any) -> bool:
-        """Whether the locked manager holds a live record (present, loadable, not idle past the timeout)."""
-        try:
-            current = manager[KEY]
-        except KeyError:
-            return False
-        if _is_record(current) and not self._expired(current):
-            return True
-        del manager[KEY]
-        return False
-
-    def _rewrite(self, manager: Any, record: Record | None = None) -> bool:
-        """Write ``record`` over a live record; without one, the live record again with a new ``accessed``."""
-        if not self._live(manager):
-            return False
-        manager[KEY] = record if record is not None else {**manager[KEY], "accessed": time.time()}
-        return True
-
-    def _remove_live(self, manager: Any) -> bool:
-        live = self._live(manager)
-        if live:
-            del manager[KEY]
-        return live
+        raise NotImplementedError
 
     def touch(self, sid: str, timeout: float | None = None) -> bool:
         """Restart the idle timer of a live session without rewriting its data; returns whether it was there.
 
-        lembro and Redis (``EXPIRE``) refresh the timer alone; other backends
-        rewrite the record as it is now, with a new ``accessed`` time, under
-        Beaker's write lock. Either way a change another request made
-        meanwhile is kept.
+        A change another request made meanwhile is kept.
         """
-        manager = self._manager(sid, timeout)
-        if self.lembro:
-            if manager.timeout == math.inf:  # no idle expiry: the store keeps the lifetime our write gave it
-                manager.timeout = None
-            return bool(manager.touch(KEY))
-        with self._reaching():
-            if self.redis:
-                key = _redis_key(manager)
-                return bool(manager.client.expire(key, manager.timeout) if manager.timeout else
-                            manager.client.exists(key))
-            return self._under_write_lock(manager, self._rewrite)
+        raise NotImplementedError
 
     def destroy(self, sid: str) -> None:
-        """Remove ``sid``; a record that does not load is removed too (Beaker's file is replaced unread)."""
-        manager = self._manager(sid)
-        with self._reaching(), self._locked(manager, write=True, replace=True):
-            try:
-                del manager[KEY]
-            except KeyError:
-                pass
+        """Remove ``sid``; a record that does not load is removed too."""
+        raise NotImplementedError
+
+    def _manager(self, sid: str, timeout: float | None = None) -> Any:
+        """The namespace manager for ``sid`` (namespace ``key_prefix + sid``); ``timeout`` overrides the
+        lifetime of what it writes."""
+        raise NotImplementedError
+
+    def _read(self, manager: Any) -> Any:
+        """What ``manager`` holds under ``KEY`` (``KeyError`` when nothing), for ``load`` to check."""
+        raise NotImplementedError
+
+    def _expired(self, record: Record) -> bool:
+        """Whether a loaded record is past its lifetime; no, where the backend expires records itself."""
+        return False

@@ -46,15 +46,17 @@ def listed_survivors(path: Path = SURVIVORS) -> dict[str, str]:
 def results(root: Path = ROOT) -> dict[str, dict[str, int | None]]:
     """Module name to {mutant name: exit code} from mutmut's last run (None: not run)."""
     found = {}
-    for meta in sorted((root / "mutants" / "lembro_wsgi").glob("*.py.meta")):
-        found[meta.name.removesuffix(".py.meta")] = json.loads(meta.read_text())["exit_code_by_key"]
+    package = root / "mutants" / "lembro_wsgi"
+    for meta in sorted(package.rglob("*.py.meta")):  # backends/ too
+        found[meta.relative_to(package).as_posix().removesuffix(".py.meta")] = json.loads(meta.read_text())[
+            "exit_code_by_key"]
     return found
 
 
 def report(found: dict[str, dict[str, int | None]], listed: dict[str, str]) -> bool:
     """Print the score per module and every unexplained survivor; whether every module passes."""
     passed = True
-    print(f"{'module':<10} {'mutants':>8} {'killed':>7} {'listed':>7} {'unexplained':>12} {'no tests':>9} {'score':>7}")
+    print(f"{'module':<16} {'mutants':>8} {'killed':>7} {'listed':>7} {'unexplained':>12} {'no tests':>9} {'score':>7}")
     unexplained_names = []
     for module, codes in found.items():
         counts = Counter("killed" if code in KILLED else "survived" if code == SURVIVED else
@@ -64,7 +66,7 @@ def report(found: dict[str, dict[str, int | None]], listed: dict[str, str]) -> b
         unexplained_names += unexplained
         score = counts["killed"] / len(codes) if codes else 1.0
         passed &= score >= TARGET and not unexplained and not counts["not run"]
-        print(f"{module:<10} {len(codes):>8} {counts['killed']:>7} {len(survivors) - len(unexplained):>7} "
+        print(f"{module:<16} {len(codes):>8} {counts['killed']:>7} {len(survivors) - len(unexplained):>7} "
               f"{len(unexplained):>12} {counts['no tests']:>9} {score:>7.1%}"
               + (f"  ({counts['not run']} not run)" if counts["not run"] else ""))
     alive = {name for codes in found.values() for name, code in codes.items() if code not in KILLED}
