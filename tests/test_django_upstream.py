@@ -16,12 +16,11 @@ import json
 import os
 import subprocess
 import sys
-import tarfile
-import tempfile
-from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+
+from tests.upstream import sdist_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 CLASSES = ("SessionTestsMixin", "SessionMiddlewareTests")
@@ -33,34 +32,8 @@ EXCLUDED: dict[str, str] = {}
 
 
 def django_tests():
-    """The installed Django's sdist, its tests/sessions_tests/ unpacked once per machine; skips (fails under CI)
-    when PyPI is out of reach."""
-    release = version("django")
-    cache = Path(os.environ.get("LEMBRO_TEST_CACHE", Path(tempfile.gettempdir()) / "lembro-test-cache"))
-    tests = cache / f"django-{release}" / "tests" / "sessions_tests" / "tests.py"
-    if tests.exists():
-        return tests
-    cache.mkdir(parents=True, exist_ok=True)
-    fetched = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:", "--no-deps",
-         f"django=={release}", "-d", str(cache)],
-        check=False, capture_output=True, text=True, timeout=300,
-    )
-    archive = next((path for path in cache.glob("*.tar.gz") if path.name.lower() == f"django-{release}.tar.gz"),
-                   None)
-    if fetched.returncode != 0 or archive is None:
-        reason = f"could not fetch Django {release}'s sdist from PyPI: {fetched.stderr.strip()[-300:]}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with tarfile.open(archive) as sdist:
-        members = [m for m in sdist.getmembers()
-                   if m.name.lower().startswith(f"django-{release}/tests/sessions_tests/")]
-        for member in members:  # one spelling of the top folder, whatever the sdist's
-            member.name = f"django-{release}/" + member.name.split("/", 1)[1]
-        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-        sdist.extractall(cache, members=members, **safe)  # PyPI's Django sdist, the session tests only
-    return tests
+    """The installed Django's tests/sessions_tests/tests.py (tests/upstream.py fetches it)."""
+    return sdist_folder("django", "tests/sessions_tests/") / "tests" / "sessions_tests" / "tests.py"
 
 
 def upstream_count(tests):

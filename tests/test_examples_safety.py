@@ -441,14 +441,19 @@ def test_the_readmes_first_command_serves_with_a_random_secret_and_refuses_a_wea
     finally:
         stop(process)
     for secret in (PLACEHOLDER, "short", "your-secret-key-here"):  # short: the library's traceback before
-        process, output, base = start([EXAMPLES / "wsgi_app.py", "--port", "0"], {"SESSION_SECRET": secret})
-        try:
-            assert base is None, output
-            assert process.wait(30) == 1
-            output += process.stdout.read().decode(errors="replace")
-            assert REFUSED in output and "Traceback" not in output
-        finally:
-            stop(process)
+        assert_refused(EXAMPLES / "wsgi_app.py", secret)
+
+
+def assert_refused(script, secret):
+    """``script`` given ``secret`` stops with exit code 1 and a plain message, never serving."""
+    process, output, base = start([script, "--port", "0"], {"SESSION_SECRET": secret})
+    try:
+        assert base is None, output
+        assert process.wait(30) == 1
+        output += process.stdout.read().decode(errors="replace")
+        assert REFUSED in output and "Traceback" not in output
+    finally:
+        stop(process)
 
 
 def test_the_readmes_stats_check_lets_in_holders_of_the_token_only(monkeypatch):

@@ -10,41 +10,17 @@ serializer and MAX_COOKIE_SIZE pass too, since a lembro cookie holds an id.
 import os
 import subprocess
 import sys
-import tarfile
-import tempfile
-from importlib.metadata import version
 from pathlib import Path
 
-import pytest
+from tests.upstream import sdist_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 SELECTION = ["tests/test_basic.py", "tests/test_testing.py", "-k", "session or flash"]
 
 
 def flask_tests():
-    """The installed Flask's sdist, unpacked once per machine; skips (fails under CI) when PyPI is out of reach."""
-    release = version("flask")
-    cache = Path(os.environ.get("LEMBRO_TEST_CACHE", Path(tempfile.gettempdir()) / "lembro-test-cache"))
-    unpacked = cache / f"flask-{release}"
-    if (unpacked / "tests" / "test_basic.py").exists():
-        return unpacked
-    cache.mkdir(parents=True, exist_ok=True)
-    fetched = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:", "--no-deps",
-         f"flask=={release}", "-d", str(cache)],
-        check=False, capture_output=True, text=True, timeout=300,
-    )
-    archive = cache / f"flask-{release}.tar.gz"
-    if fetched.returncode != 0 or not archive.exists():
-        reason = f"could not fetch Flask {release}'s sdist from PyPI: {fetched.stderr.strip()[-300:]}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with tarfile.open(archive) as sdist:
-        members = [m for m in sdist.getmembers() if m.name.startswith(f"flask-{release}/tests/")]
-        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-        sdist.extractall(cache, members=members, **safe)  # PyPI's Flask sdist, test files only
-    return unpacked
+    """The installed Flask's sdist, its tests/ unpacked (tests/upstream.py fetches it)."""
+    return sdist_folder("flask", "tests/")
 
 
 def test_flasks_own_session_tests_pass_with_lembro():
