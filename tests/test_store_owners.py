@@ -1,5 +1,6 @@
 """The owners' index of LembroStore: owned_by, revoke, and the index kept exact on every way in and out."""
 
+import os
 import pickle
 import sys
 
@@ -301,3 +302,20 @@ def test_an_undecodable_session_leaves_the_index(make_store, caplog):
     assert store.get("a") is None
     assert owned(store, "alice") == [] and counts(store) == (0, 0) and store.stats()["bytes"] == 0
 
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only")
+def test_a_forked_child_has_its_own_copy_of_the_index(make_store):
+    from tests.test_store_fork import in_child
+
+    store = make_store()
+    store.set("a", 1, owner="alice")
+    store.set("b", 2, owner="alice")
+
+    def child():
+        listed = owned(store, "alice") == ["b", "a"]
+        revoked = store.revoke("alice") == ["a", "b"]
+        return listed and revoked and counts(store) == (0, 0)
+
+    assert in_child(child)
+    assert owned(store, "alice") == ["b", "a"] and counts(store) == (1, 2)  # the parent's is untouched
