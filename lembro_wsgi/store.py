@@ -111,7 +111,7 @@ class _Entry:
     heap: Any  # heap, hkey and index belong to the EvictionOrder
     hkey: tuple[float, int]
     index: int
-    owner: str | None  # the owner's text (owners compare as text), a key of the store's index of owners
+    owner: str | tuple[str, str] | None  # the owner's key (see owner_text) in the store's index of owners
     plain: bool  # blob is the value itself (a str or bytes), not its pickle
     seq: int
     sid: Hashable
@@ -142,8 +142,13 @@ def blob_bytes(blob: Any) -> int:
     return _BYTES_HEADER + len(blob) if type(blob) is bytes else _getsizeof(blob)
 
 
+#: An owner as the store takes it: a str or an int (compared as text), or a ``(scope, owner)`` pair, which
+#: is another owner than the bare one (an app's key prefix in a store it shares with others).
+Owner = str | int | tuple[str, str | int] | None
+
+
 def owner_text(owner: object) -> str | None:
-    """The text an owner is indexed under: a str as it is, an int in decimal (``42`` and ``'42'`` are one
+    """The text an owner is known by: a str as it is, an int in decimal (``42`` and ``'42'`` are one
     owner), ``None`` for no owner; anything else (a bool too) raises ``ValueError`` naming ``owner``."""
     if owner is None or type(owner) is str:
         return owner
@@ -154,7 +159,15 @@ def owner_text(owner: object) -> str | None:
     raise ValueError(f"owner: expected a str, an int or None, got {type(owner).__name__} {owner!r:.60}")
 
 
-def owner_cost(text: str) -> int:
+def _owner_key(owner: object) -> str | tuple[str, str] | None:
+    """The key an owner is indexed under: its text, or ``(scope, text)`` for a scoped owner."""
+    if type(owner) is tuple and len(owner) == 2 and type(owner[0]) is str and owner[1] is not None:
+        text = owner_text(owner[1])
+        return None if text is None else (owner[0], text)
+    return owner_text(owner)
+
+
+def owner_cost(text: str | tuple[str, str]) -> int:
     """Bytes a session's owner adds to its size: its text, and its place in the index of owners."""
     return id_size(text) + OWNER_OVERHEAD
 
@@ -238,7 +251,7 @@ class LembroStore:
         self._refused: dict[Hashable, None] = {}  # ids refused lately: warned once each, not at every retry
         # The owners' index: each owner's text to its sessions' ids (a dict as an ordered set), kept exact by
         # _own and _forget; an owner leaves it with its last session. _owned counts the ids it holds.
-        self._owners: dict[str, dict[Hashable, None]] = {}
+        self._owners: dict[str | tuple[str, str], dict[Hashable, None]] = {}
         self._owned = 0
         self._start_purger()
         _live_stores.add(self)
@@ -286,45 +299,64 @@ class LembroStore:
             self._undecodable(sid, blob, exc)
             return None
 
-    def set(self, sid: Hashable, data: Any, timeout: float | str | None = None, *, owner: str | int | None = None,
-            ) -> None:
+    def peek(self, sid: Hashable) -> Any:
+        """A copy of the session's data, or ``None``, as ``get`` but leaving it as it was: its timer, its
+        place in the eviction order (a first read does not make it a returning session) and its last use."""
+        with self._lock:
+            now = self.clock()
+            removed: Removed = []
+            entry = self._live(sid, now, removed)
+            if entry is not None:
+                blob, plain = entry.blob, entry.plain
+        self._report(removed)
+        if entry is None:
+            return None
+        if plain:
+            return blob
+        data = self._unpickle(sid, blob)
+        return None if data is _UNDECODABLE else data
+
+    def set(self, sid: Hashable, data: Any, timeout: float | str | None = None, *, owner: Owner = None,
+            max_per_owner: int | None = None) -> None:
         """Store a copy of ``data`` under ``sid``; ``timeout`` overrides the default lifetime (``math.inf``:
         no expiry; the caps still apply); ``owner`` (a str or an int, compared as text) lists it under
-        ``owned_by(owner)``, and ``None`` leaves it, or makes it, unowned.
+        ``owned_by(owner)`` (a ``(scope, owner)`` pair is another owner than the bare one: an app's own, in a
+        store it shares), and ``None`` leaves it, or makes it, unowned. With ``max_per_owner``, the
+        owner's least recently used other sessions are destroyed, in the same step, until that many are left.
 
         Raises ``SessionTooLarge`` (leaving any earlier value intact) when the
         session alone is larger than ``max_size``, and ``ValueError`` (nothing
         changed) for an owner of another type.
         """
-        self._write(sid, data, timeout, None, owner)
+        self._write(sid, data, timeout, None, owner, max_per_owner)
 
     def replace(self, sid: Hashable, data: Any, timeout: float | str | None = None, *,
-                owner: str | int | None = None) -> bool:
+                owner: Owner = None, max_per_owner: int | None = None) -> bool:
         """``set``, but only while ``sid`` is live; returns whether it was written.
 
         A session destroyed (logout, ``revoke``), expired or evicted since it
         was read is not brought back by a request that was still holding it.
         """
-        return self._write(sid, data, timeout, sid, owner)
+        return self._write(sid, data, timeout, sid, owner, max_per_owner)
 
     def move(self, old: Hashable, new: Hashable, data: Any, timeout: float | str | None = None, *,
-             owner: str | int | None = None) -> bool:
+             owner: Owner = None, max_per_owner: int | None = None) -> bool:
         """Store ``data`` under ``new`` in place of ``old``, which is removed; returns whether it was done.
 
         One atomic step: ``new`` keeps ``old``'s eviction tier (not its owner:
         ``owner`` is ``new``'s), and nothing changes when ``old`` is gone or
         the data is refused (``SessionTooLarge``).
         """
-        return self._write(new, data, timeout, old, owner)
+        return self._write(new, data, timeout, old, owner, max_per_owner)
 
-    def owned_by(self, owner: str | int | None) -> list[tuple[Hashable, float]]:
+    def owned_by(self, owner: Owner) -> list[tuple[Hashable, float]]:
         """The live sessions of ``owner`` as ``(sid, used)``, most recently used first; ``used`` is the
         store's clock at the session's last write or touch. ``None`` and an unknown owner give ``[]``.
 
         It looks only at that owner's sessions (through the owners' index), however many others the store
         holds; one found expired and not yet removed is removed now, as expired, and not listed.
         """
-        text = owner_text(owner)
+        text = _owner_key(owner)
         if text is None:
             return []
         removed: Removed = []
@@ -335,14 +367,14 @@ class LembroStore:
         self._report(removed)
         return owned
 
-    def revoke(self, owner: str | int | None, keep: Hashable | None = None) -> list[Hashable]:
+    def revoke(self, owner: Owner, keep: Hashable | None = None) -> list[Hashable]:
         """Destroy every live session of ``owner`` but ``keep`` (sign out everywhere else); returns their ids.
 
         One hold of the lock, as long as that owner's sessions take. Like
         ``destroy()``, the sessions revoked are not reported to ``on_evict``
         (one found expired meanwhile is, as expired, and is not in the list).
         """
-        text = owner_text(owner)
+        text = _owner_key(owner)
         if text is None:
             return []
         removed: Removed = []
@@ -522,10 +554,10 @@ class LembroStore:
     # -- internals (called with the lock held, except _report, _write, _unpickle and _undecodable)
 
     def _write(self, sid: Hashable, data: Any, timeout: float | str | None, source_sid: Hashable | None,
-               owner: str | int | None) -> bool:
+               owner: Owner, max_per_owner: int | None = None) -> bool:
         """Store ``data`` under ``sid`` for ``owner``; with ``source_sid``, only while that session is live,
-        taking its place."""
-        text = owner if owner is None or type(owner) is str else owner_text(owner)  # checked before any change
+        taking its place; ``max_per_owner`` then bounds the owner's sessions."""
+        text = owner if owner is None or type(owner) is str else _owner_key(owner)  # checked before any change
         if timeout is None:
             lifetime = self.timeout
         elif type(timeout) is float and 0 < timeout <= MAX_SECONDS:  # parse_seconds's own fast path, uncalled
@@ -579,6 +611,8 @@ class LembroStore:
                 if entry.owner != text:
                     self._own(entry, text)
                 self._renew(entry, lifetime, now, entry.warm if source is None else source.warm)
+                if max_per_owner is not None and text is not None and len(self._owners[text]) > max_per_owner:
+                    self._limit(entry, text, max_per_owner, now, removed)
                 if self._draining or self._bytes > self.max_size or len(entries) > (self.max_sessions or _INF):
                     removed += self._shrink(entry, now)
         finally:
@@ -660,7 +694,7 @@ class LembroStore:
         if entry.owner is not None:
             self._disown(entry, entry.owner)
 
-    def _own(self, entry: _Entry, text: str | None) -> None:
+    def _own(self, entry: _Entry, text: str | tuple[str, str] | None) -> None:
         """Index ``entry`` under the owner ``text`` (``None``: no owner) in place of its current owner (its
         size already counts the new owner's cost)."""
         if entry.owner is not None:
@@ -673,7 +707,7 @@ class LembroStore:
             self._owned += 1
         entry.owner = text
 
-    def _disown(self, entry: _Entry, owner: str) -> None:
+    def _disown(self, entry: _Entry, owner: str | tuple[str, str]) -> None:
         """Take ``entry`` out of the index of ``owner``, its owner; an owner with no session left leaves it."""
         sids = self._owners[owner]
         del sids[entry.sid]
@@ -682,7 +716,7 @@ class LembroStore:
         self._owned -= 1
         entry.owner = None
 
-    def _owned_entries(self, text: str, now: float, removed: Removed) -> list[_Entry]:
+    def _owned_entries(self, text: str | tuple[str, str], now: float, removed: Removed) -> list[_Entry]:
         """The live entries of the owner ``text``; those found expired are removed (as expired) meanwhile."""
         sids = self._owners.get(text)
         if sids is None:
@@ -695,6 +729,13 @@ class LembroStore:
                 if entry.expires <= now:
                     self._lapse(entry, removed)
         return live
+
+    def _limit(self, keep: _Entry, text: str | tuple[str, str], most: int, now: float, removed: Removed) -> None:
+        """Destroy the least recently used live sessions of ``text`` but ``keep`` until ``most`` are left."""
+        others = [entry for entry in self._owned_entries(text, now, removed) if entry is not keep]
+        others.sort(key=_recency)
+        for entry in others[:max(len(others) + 1 - most, 0)]:
+            self._drop(entry)
 
     def _expire(self, now: float, limit: int | None = None) -> Removed:
         """Remove up to ``limit`` (a chunk) of the sessions expired at ``now``.
