@@ -58,6 +58,8 @@ class LembroBackend(SessionBackend):
     def _owner(self, record: Record) -> Owner:
         """``record``'s owner as the store indexes it: scoped by the key prefix, so apps sharing a store
         each have their own owners."""
+        if self.owner_key is None:  # the write path of apps without owners stays as it was
+            return None
         text = self.owner(record)
         return (self.key_prefix, text) if text is not None and self.key_prefix else text
 
