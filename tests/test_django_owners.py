@@ -2,9 +2,7 @@
 ``LEMBRO_SESSIONS["max_per_owner"]``, through django.test.Client with real logins (django.contrib.auth on sqlite,
 tests/django_project.py), with no ``owner_key`` set: django.contrib.auth's ``'_auth_user_id'`` owns sessions.
 
-The scenarios run on a lembro store and on the suite's redis-server. While ``RedisBackend`` keeps no owners' index
-(no ``owned_by``: issue 25's Redis part not landed yet) the Redis runs are expected to fail, with
-``ImproperlyConfigured`` only (the engine says Redis keeps no index); once it has one, they run as the others.
+The scenarios run on a lembro store and on the suite's redis-server (whose owners' index is shared).
 """
 
 import threading
@@ -24,7 +22,6 @@ from django.urls import path
 
 import lembro_wsgi.django
 from lembro_wsgi import LembroStore
-from lembro_wsgi.backends import RedisBackend
 from lembro_wsgi.django import SessionStore, owned_by, revoke
 from tests import django_project  # configures Django (once for the run)
 from tests.conftest import GATE
@@ -33,14 +30,6 @@ SLOW = django_project.SLOW
 COOKIE = "sessionid"  # Django's SESSION_COOKIE_NAME
 PASSWORD = "a password of the owners' tests"
 ANA, BRUNO, CARLA = "owner-ana", "owner-bruno", "owner-carla"
-
-#: The Redis runs, while RedisBackend has no owned_by (no owners' index): expected to fail on that (the engine's
-#: ImproperlyConfigured naming it), and on nothing else. The mark lifts itself once RedisBackend has one.
-REDIS_WITHOUT_INDEX = pytest.mark.xfail(
-    "owned_by" not in vars(RedisBackend), raises=ImproperlyConfigured, strict=True,
-    reason="RedisBackend has no owned_by yet (issue 25's Redis part): the engine refuses owned_by/revoke/"
-           "max_per_owner on ext:redis, naming it")
-
 
 # Views of the owners' pages, beside the project's own (tests/django_project.py).
 
@@ -118,7 +107,7 @@ def configure():
         override.disable()
 
 
-@pytest.fixture(params=["lembro", pytest.param("redis", marks=REDIS_WITHOUT_INDEX)])
+@pytest.fixture(params=["lembro", "redis"])
 def engine(request, configure, make_store, clock):
     """The engine on a LembroStore of the test's (handed in: keys and owners under "django:"; a fake clock) or on
     the suite's redis-server, with no owner_key set: ``engine.use(**options)`` adds LEMBRO_SESSIONS options,
