@@ -163,6 +163,19 @@ class FlaskCookie(SessionCookie):
             raise ValueError(f"domain: Werkzeug cannot write the cookie: {exc}") from exc
 
 
+class FlaskSessionFactory(SessionFactory):
+    """The interface's sessions: ``owned_by`` and ``revoke`` also look under the key prefix of the current
+    app's ``SESSION_COOKIE_NAME`` (a shared backend's keys follow it), so a shell or a worker that has
+    served no request yet finds the sessions other processes made."""
+
+    def _prefixes(self) -> list[SessionBackend]:
+        if flask.has_app_context():
+            name = flask.current_app.config.get("SESSION_COOKIE_NAME")
+            if isinstance(name, str) and name:
+                self.backend_for(name)
+        return super()._prefixes()
+
+
 class LembroSessionInterface(SessionInterface, HasStore):
     """Flask session interface over lembro; options are those of ``LembroMiddleware`` but the cookie's.
 
@@ -185,7 +198,7 @@ class LembroSessionInterface(SessionInterface, HasStore):
                     raise unknown_option(name, _FLASK_OPTIONS, "")
         # Named as Flask's default cookie: on a shared backend the first key prefix (and owners' index)
         # owned_by looks in before any request (LembroSession adds the app's own SESSION_COOKIE_NAME).
-        self.sessions = SessionFactory(session_class=FlaskSession, cookie_name="session", **options)
+        self.sessions = FlaskSessionFactory(session_class=FlaskSession, cookie_name="session", **options)
         #: Cookie rules by the Flask settings they follow, or why they cannot: one per configuration (an
         #: interface may serve several apps), so each is built, and a refusal logged, once.
         self._cookies: dict[tuple[Any, ...], SessionCookie | str] = {}

@@ -94,6 +94,13 @@ class Session(MutableMapping[str, Any]):
         return self._id
 
     @property
+    def stored_id(self) -> str | None:
+        """The id the backend holds this session under now: ``id``, but the old one while a ``regenerate()``
+        waits for the response to move it, and ``None`` while nothing is stored."""
+        self._load()
+        return self._stored
+
+    @property
     def new(self) -> bool:
         """True until the session has been stored and the client came back with it."""
         self._load()

@@ -299,23 +299,6 @@ class LembroStore:
             self._undecodable(sid, blob, exc)
             return None
 
-    def peek(self, sid: Hashable) -> Any:
-        """A copy of the session's data, or ``None``, as ``get`` but leaving it as it was: its timer, its
-        place in the eviction order (a first read does not make it a returning session) and its last use."""
-        with self._lock:
-            now = self.clock()
-            removed: Removed = []
-            entry = self._live(sid, now, removed)
-            if entry is not None:
-                blob, plain = entry.blob, entry.plain
-        self._report(removed)
-        if entry is None:
-            return None
-        if plain:
-            return blob
-        data = self._unpickle(sid, blob)
-        return None if data is _UNDECODABLE else data
-
     def set(self, sid: Hashable, data: Any, timeout: float | str | None = None, *, owner: Owner = None,
             max_per_owner: int | None = None) -> None:
         """Store a copy of ``data`` under ``sid``; ``timeout`` overrides the default lifetime (``math.inf``:
@@ -349,42 +332,69 @@ class LembroStore:
         """
         return self._write(new, data, timeout, old, owner, max_per_owner)
 
-    def owned_by(self, owner: Owner) -> list[tuple[Hashable, float]]:
-        """The live sessions of ``owner`` as ``(sid, used)``, most recently used first; ``used`` is the
-        store's clock at the session's last write or touch. ``None`` and an unknown owner give ``[]``.
+    def owned_by(self, owner: Owner) -> list[tuple[Hashable, float, Any]]:
+        """The live sessions of ``owner`` as ``(sid, used, data)``, most recently used first; ``used`` is the
+        store's clock at the session's last write or touch, ``data`` a copy read in the same step as the
+        rest. ``None`` and an unknown owner give ``[]``. Nothing listed is touched or made returning.
 
         It looks only at that owner's sessions (through the owners' index), however many others the store
-        holds; one found expired and not yet removed is removed now, as expired, and not listed.
+        holds, a chunk per hold of the lock; one found expired and not yet removed is removed now, as
+        expired, and not listed.
         """
         text = _owner_key(owner)
         if text is None:
             return []
-        removed: Removed = []
+        found: list[tuple[float, int, Hashable, Any, bool]] = []
         with self._lock:
-            live = self._owned_entries(text, self.clock(), removed)
-            live.sort(key=_recency, reverse=True)
-            owned = [(entry.sid, entry.used) for entry in live]
-        self._report(removed)
-        return owned
+            sids = list(self._owners.get(text, ()))  # a C-level copy: fast even for a huge owner
+        for start in range(0, len(sids), CHUNK):
+            if start:
+                _pause()
+            removed: Removed = []
+            with self._lock:
+                now = self.clock()
+                for sid in sids[start:start + CHUNK]:
+                    entry = self._live(sid, now, removed)
+                    if entry is not None and entry.owner == text:
+                        found.append((entry.used, entry.seq, sid, entry.blob, entry.plain))
+            self._report(removed)
+        found.sort(reverse=True)  # by last use, then write order (unique: the rest is never compared)
+        listed = ((sid, used, blob if plain else self._unpickle(sid, blob)) for used, _, sid, blob, plain in found)
+        return [item for item in listed if item[2] is not _UNDECODABLE]
 
     def revoke(self, owner: Owner, keep: Hashable | None = None) -> list[Hashable]:
         """Destroy every live session of ``owner`` but ``keep`` (sign out everywhere else); returns their ids.
 
-        One hold of the lock, as long as that owner's sessions take. Like
-        ``destroy()``, the sessions revoked are not reported to ``on_evict``
-        (one found expired meanwhile is, as expired, and is not in the list).
+        A chunk per hold of the lock, until the owner has no session left but
+        ``keep``: one moved to a new id meanwhile (a sign-in) is revoked there.
+        Like ``destroy()``, the sessions revoked are not reported to
+        ``on_evict`` (one found expired meanwhile is, as expired, and is not in the list).
         """
         text = _owner_key(owner)
         if text is None:
             return []
-        removed: Removed = []
-        with self._lock:
-            revoked = [entry for entry in self._owned_entries(text, self.clock(), removed)
-                       if keep is None or entry.sid != keep]
-            for entry in revoked:
-                self._drop(entry)
-        self._report(removed)
-        return [entry.sid for entry in revoked]
+        revoked: list[Hashable] = []
+        rounds = 1 + len(self._owners.get(text, ())) // CHUNK + 1  # the owner's sessions, and a chunk of newcomers
+        for round_ in range(rounds):
+            if round_:
+                _pause()
+            removed: Removed = []
+            with self._lock:
+                now = self.clock()
+                sids = self._owners.get(text)
+                chunk = list(itertools.islice(sids, CHUNK + 1)) if sids else []
+                before = len(revoked) + len(removed)
+                for sid in chunk:
+                    entry = self._live(sid, now, removed)
+                    if entry is not None and sid != keep:
+                        self._drop(entry)
+                        revoked.append(sid)
+                left = self._owners.get(text) or {}
+                more = len(revoked) + len(removed) > before and (len(left) > 1 or (bool(left) and keep not in left))
+            self._report(removed)
+            if not more:
+                break
+        return revoked
 
     def touch(self, sid: Hashable, timeout: float | str | None = None) -> bool:
         """Restart the idle timer of a live session (with its own or a new ``timeout``).

@@ -415,3 +415,58 @@ def test_middleware_sessions_is_its_factory():
     with LembroStore(interval=None) as store:
         app = LembroMiddleware(owners_app, store=store, owner_key="user")
         assert isinstance(app.sessions, SessionFactory) and app.sessions.backend.owner_key == "user"
+
+
+@pytest.mark.parametrize("backend", ["lembro", "redis"])
+def test_sign_in_again_then_sign_out_everywhere_else_keeps_this_session(backend, request):
+    """A password change: regenerate(), then revoke(keep=session) in the same request; the new id is not
+    stored until the response, so the session itself says which one to keep."""
+    holder = {}
+
+    def app(environ, start_response):
+        session = environ["lembro.session"]
+        if environ["PATH_INFO"] == "/password":
+            session.regenerate()
+            session["changed"] = True
+            holder["count"] = holder["app"].sessions.revoke(session["user"], keep=session)
+        return owners_app(environ, start_response)
+
+    if backend == "redis":
+        redis_url = request.getfixturevalue("redis_url")
+        options = {"type": "ext:redis", "url": redis_url, "key_prefix": f"regen-{time.monotonic_ns()}:"}
+    else:
+        options = {"store": request.getfixturevalue("store")}
+    holder["app"] = LembroMiddleware(app, owner_key="user", **options)
+    (laptop, laptop_sid), (phone, _), (tablet, _) = (sign_in(holder["app"], "ana") for _ in range(3))
+    page = laptop.get("/password").json
+    assert holder["count"] == 2
+    assert page["id"] != laptop_sid and laptop.get("/").json == {"id": page["id"], "user": "ana", "changed": True}
+    assert ids(holder["app"].sessions.owned_by("ana")) == [page["id"]]
+    assert "user" not in phone.get("/").json and "user" not in tablet.get("/").json
+
+
+def test_flask_interface_owners_from_a_shell_that_served_no_request(redis_url):
+    """An admin shell (app context, no request yet) revokes what a worker made, under the app's cookie name."""
+    flask = pytest.importorskip("flask")
+    from lembro_wsgi.flask import LembroSessionInterface
+
+    def make():
+        app = flask.Flask(__name__)
+        app.config.update(SECRET_KEY="a test secret that is long enough", SESSION_COOKIE_NAME="myapp")
+        app.session_interface = LembroSessionInterface(type="ext:redis", url=redis_url, owner_key="uid")
+
+        @app.route("/login")
+        def login():
+            flask.session.regenerate()
+            flask.session["uid"] = "flask-shell-owner"
+            return flask.session.id
+
+        return app
+
+    worker, shell = make(), make()
+    client = webtest.TestApp(worker)
+    sids = {client.get("/login").text, webtest.TestApp(worker).get("/login").text}
+    with shell.app_context():
+        sessions = shell.session_interface.sessions
+        assert set(ids(sessions.owned_by("flask-shell-owner"))) == sids
+        assert sessions.revoke("flask-shell-owner") == 2

@@ -137,7 +137,7 @@ class StoreMachine(RuleBasedStateMachine):
         """owned_by(o) is exactly the live sessions written for o, most recently used first (it removes only
         that owner's expired sessions, as expired)."""
         self.expire()
-        assert [sid for sid, _ in self.store.owned_by(owner)] == self.owned(owner)
+        assert [sid for sid, _, _ in self.store.owned_by(owner)] == self.owned(owner)
 
     @rule(owner=OWNERS, keep=st.one_of(st.none(), IDS))
     def revoke(self, owner, keep):
@@ -263,7 +263,7 @@ class StoreMachine(RuleBasedStateMachine):
         assert stats["owners"] == len(owners)
         assert stats["owned_sessions"] == sum(m.owner is not None for m in self.model.values())
         for owner in ALL_OWNERS:
-            assert [sid for sid, _ in self.store.owned_by(owner)] == self.owned(owner)
+            assert [sid for sid, _, _ in self.store.owned_by(owner)] == self.owned(owner)
 
     def teardown(self):
         self.store.close()

@@ -11,7 +11,7 @@ from lembro_wsgi.store import ENTRY_OVERHEAD, OWNER_OVERHEAD
 
 def owned(store, owner):
     """The ids ``owned_by`` lists, in its order."""
-    return [sid for sid, _ in store.owned_by(owner)]
+    return [sid for sid, _, _ in store.owned_by(owner)]
 
 
 def counts(store):
@@ -35,11 +35,11 @@ def test_set_lists_sessions_most_recently_used_first(make_store, clock):
     clock.advance(1)
     store.set("c", 3, owner="bob")
     store.set("d", 4)
-    assert store.owned_by("alice") == [("b", 1001.0), ("a", 1000.0)]
+    assert store.owned_by("alice") == [("b", 1001.0, 2), ("a", 1000.0, 1)]
     assert owned(store, "bob") == ["c"]
     clock.advance(1)
     store.get("a", touch=True)  # a read that refreshes it is a use
-    assert store.owned_by("alice") == [("a", 1003.0), ("b", 1001.0)]
+    assert store.owned_by("alice") == [("a", 1003.0, 1), ("b", 1001.0, 2)]
     clock.advance(1)
     store.get("b")  # a read that does not refresh it is not
     assert owned(store, "alice") == ["a", "b"]
@@ -271,6 +271,10 @@ def test_owned_by_reads_only_the_owners_entries(make_store, monkeypatch):
             Watched.looked += 1
             return super().__getitem__(key)
 
+        def get(self, key, default=None):
+            Watched.looked += 1
+            return super().get(key, default)
+
         def __iter__(self):
             raise AssertionError("walked the whole store")
 
@@ -319,3 +323,85 @@ def test_a_forked_child_has_its_own_copy_of_the_index(make_store):
 
     assert in_child(child)
     assert owned(store, "alice") == ["b", "a"] and counts(store) == (1, 2)  # the parent's is untouched
+
+
+class CountingLock:
+    """The store's lock, recording how many sessions each hold of it removed (through ``_drop``)."""
+
+    def __init__(self, store):
+        self.lock, self.store, self.holds, self.dropped = store._lock, store, [], 0
+        drop = store._drop
+
+        def counted(entry):
+            self.dropped += 1
+            drop(entry)
+
+        store._drop = counted
+
+    def acquire(self, *args):
+        got = self.lock.acquire(*args)
+        self.start = self.dropped
+        return got
+
+    def release(self):
+        self.holds.append(self.dropped - self.start)
+        self.lock.release()
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def test_revoking_a_huge_owner_goes_a_chunk_per_hold_of_the_lock(make_store):
+    """A shared account with 3,000 sessions: revoke never holds the lock for more than a chunk of them."""
+    from lembro_wsgi.store import CHUNK
+
+    store = make_store(max_size="100M")
+    for i in range(3_000):
+        store.set(f"s{i}", i, owner="guest")
+    store.set("anon", 1)
+    lock = store._lock = CountingLock(store)
+    assert len(store.revoke("guest", keep="s5")) == 2_999
+    assert max(lock.holds) <= CHUNK and sum(lock.holds) == 2_999
+    assert owned(store, "guest") == ["s5"] and len(store) == 2
+
+
+def test_a_session_moved_while_a_revoke_runs_is_revoked_at_its_new_id(make_store, monkeypatch):
+    """A sign-in (regenerate) of one of the owner's sessions between two chunks cannot escape the revoke."""
+    import lembro_wsgi.store as store_module
+
+    store = make_store(max_size="100M")
+    for i in range(1_000):
+        store.set(f"s{i}", i, owner="ana")
+    moved = []
+
+    def sign_in_meanwhile():
+        if not moved:
+            assert store.move("s999", "fresh", 999, owner="ana")
+            moved.append("fresh")
+
+    monkeypatch.setattr(store_module, "_pause", sign_in_meanwhile)
+    revoked = store.revoke("ana")
+    assert moved and "fresh" in revoked and len(revoked) == 1_000
+    assert owned(store, "ana") == [] and len(store) == 0
+
+
+def test_owned_by_lists_a_huge_owner_a_chunk_at_a_time_and_never_anothers_data(make_store, monkeypatch):
+    """Between two chunks a session changes owner: it is not listed, and its new owner's data is never shown."""
+    import lembro_wsgi.store as store_module
+
+    store = make_store(max_size="100M")
+    for i in range(600):
+        store.set(f"s{i}", {"user": "u", "i": i}, owner="u")
+    store.set("anon", 1)
+
+    def taken_over():
+        store.replace("s599", {"user": "v", "secret": "v's"}, owner="v")
+
+    monkeypatch.setattr(store_module, "_pause", taken_over)
+    lock = store._lock = CountingLock(store)
+    found = store.owned_by("u")
+    assert len(found) == 599 and all(data["user"] == "u" for _, _, data in found)
+    assert [sid for sid, _, _ in store.owned_by("v")] == ["s599"]
+    assert len(lock.holds) >= 600 // 128  # a chunk per hold, however many the owner has

@@ -78,16 +78,12 @@ class LembroBackend(SessionBackend):
                                owner=self._owner(record), max_per_owner=self.max_per_owner)
 
     def owned_by(self, owner: str) -> list[OwnedSession]:
-        """Each session is read without touching it: listing a user's sessions is not their activity."""
+        """Each session is read as the store lists it, untouched: listing a user's sessions is not their activity."""
         store, start = self.store, len(self.key_prefix)
         since_epoch = time.time() - store.clock()  # the store's clock to the wall clock
-        owned = []
-        for key, used in store.owned_by((self.key_prefix, owner) if self.key_prefix else owner):
-            record = store.peek(key)
-            if _is_record(record):
-                owned.append(OwnedSession(_namespace(key)[start:], record["created"], since_epoch + used,
-                                          record["data"]))
-        return owned
+        return [OwnedSession(_namespace(key)[start:], record["created"], since_epoch + used, record["data"])
+                for key, used, record in store.owned_by((self.key_prefix, owner) if self.key_prefix else owner)
+                if _is_record(record)]
 
     def revoke(self, owner: str, keep: str | None = None) -> int:
         return len(self.store.revoke((self.key_prefix, owner) if self.key_prefix else owner,
