@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import weakref
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -217,6 +218,10 @@ class SessionBackend:
         #: Put before every session id in a shared backend's keys, so apps sharing it never meet.
         self.key_prefix = key_prefix
         self.type = type
+        #: Sessions of this process whose ``regenerate()`` waits for the response, by their new id (weakly:
+        #: gone with their request), so that ``revoke(keep=session.id)`` keeps the one stored under the old id.
+        #: Shared by ``with_prefix`` copies.
+        self.regenerating: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 
     def with_prefix(self, key_prefix: str) -> SessionBackend:
         """This backend with its keys under ``key_prefix``: a shallow copy, sharing the client's options."""

@@ -167,19 +167,20 @@ class SessionFactory:
         return sorted((found for backend in backends for found in backend.owned_by(text)),
                       key=lambda found: found.accessed, reverse=True)
 
-    def revoke(self, owner: str | int | None, keep: str | Session | None = None) -> int:
-        """Destroy every live session of ``owner`` but ``keep`` (this request's ``session.id``, or the session
-        itself: "sign out everywhere else"); returns how many. Each is gone as after a logout: its client
-        gets a fresh session, and a request of it still running cannot write it back.
+    def revoke(self, owner: str | int | None, keep: str | None = None) -> int:
+        """Destroy every live session of ``owner`` but ``keep`` (typically this request's ``session.id``:
+        "sign out everywhere else"); returns how many. Each is gone as after a logout: its client gets a
+        fresh session, and a request of it still running cannot write it back.
 
-        After ``regenerate()`` in the same request, pass the session itself: its new id is not stored until
-        the response, and the session kept is the one stored under its old id, which then moves.
+        After ``regenerate()`` in this request (a password change), ``session.id`` is an id stored only
+        with the response: the session kept is the one stored under its old id, which then moves there.
         """
         text = self._owner(owner)
         if text is None:
             return 0
-        if isinstance(keep, Session):
-            keep = keep.stored_id or keep.id
+        pending = self.backend.regenerating.get(keep) if keep is not None else None
+        if pending is not None and pending._stored is not None:
+            keep = pending._stored
         return sum(backend.revoke(text, keep) for backend in self._prefixes())
 
     def _owner(self, owner: object) -> str | None:

@@ -94,13 +94,6 @@ class Session(MutableMapping[str, Any]):
         return self._id
 
     @property
-    def stored_id(self) -> str | None:
-        """The id the backend holds this session under now: ``id``, but the old one while a ``regenerate()``
-        waits for the response to move it, and ``None`` while nothing is stored."""
-        self._load()
-        return self._stored
-
-    @property
     def new(self) -> bool:
         """True until the session has been stored and the client came back with it."""
         self._load()
@@ -189,6 +182,8 @@ class Session(MutableMapping[str, Any]):
         self._load()
         self._id = new_session_id()
         self._dirty = self._modified = True
+        if self._stored is not None and self._backend.owner_key is not None:  # revoke(keep=session.id) keeps it
+            self._backend.regenerating[self._id] = self
 
     def save(self) -> None:
         """Store the session now; never needed for ordinary use, where the response saves it."""

@@ -419,8 +419,8 @@ def test_middleware_sessions_is_its_factory():
 
 @pytest.mark.parametrize("backend", ["lembro", "redis"])
 def test_sign_in_again_then_sign_out_everywhere_else_keeps_this_session(backend, request):
-    """A password change: regenerate(), then revoke(keep=session) in the same request; the new id is not
-    stored until the response, so the session itself says which one to keep."""
+    """A password change: regenerate(), then revoke(keep=session.id) in the same request: the new id is not
+    stored until the response, and the session stored under the old one is kept (then moved)."""
     holder = {}
 
     def app(environ, start_response):
@@ -428,7 +428,7 @@ def test_sign_in_again_then_sign_out_everywhere_else_keeps_this_session(backend,
         if environ["PATH_INFO"] == "/password":
             session.regenerate()
             session["changed"] = True
-            holder["count"] = holder["app"].sessions.revoke(session["user"], keep=session)
+            holder["count"] = holder["app"].sessions.revoke(session["user"], keep=session.id)
         return owners_app(environ, start_response)
 
     if backend == "redis":
