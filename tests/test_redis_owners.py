@@ -2,7 +2,8 @@
 
 Two app instances (two LembroMiddleware, each with its own connection pool) over the real redis-server the
 suite starts: what one does to an owner's sessions, the other sees. Expiry is simulated by deleting a
-session's keys, as Redis does when their TTL runs out, so no test sleeps for it.
+session's keys, as Redis does when their TTL runs out, and by moving its expiry score (in the owner's expiry
+set) to the past, where Redis's clock would be by then: no test sleeps for it.
 """
 
 import json
@@ -14,6 +15,7 @@ import webtest
 from webob import Request
 
 from lembro_wsgi import BackendUnavailable, LembroMiddleware, SessionFactory
+from lembro_wsgi.backends.redis import PRUNE_BATCH
 from tests.conftest import GATE, run_threads
 from tests.redis_server import RedisServer, free_port, wait_until
 from tests.servers import browser, server_process
@@ -70,9 +72,20 @@ def owners_key(owner, prefix="lembro.sid:"):
     return f"lembro_owners:{len(prefix.encode())}:{prefix}{owner}"
 
 
+def expiry_key(owner, prefix="lembro.sid:"):
+    return f"lembro_owners_expiry:{len(prefix.encode())}:{prefix}{owner}"
+
+
+def index_sizes(client, owner):
+    return client.zcard(owners_key(owner)), client.zcard(expiry_key(owner))
+
+
 def expire_now(client, sid, prefix="lembro.sid:"):
-    """What Redis does when a session's TTL runs out: its keys (the record and its owner, same TTL) vanish."""
+    """What Redis does when a session's TTL runs out: its keys (the record and its owner, same TTL) vanish,
+    and by then Redis's clock has passed the expiry the owner's expiry set scores it by."""
+    owner = client.get(owner_key(sid, prefix)).decode()
     assert client.delete(session_key(sid, prefix), owner_key(sid, prefix)) == 2
+    client.zadd(expiry_key(owner, prefix), {sid: 0}, xx=True)
 
 
 @pytest.fixture
@@ -86,10 +99,16 @@ def test_the_key_layout_beside_beakers_session_key(redis_url, client):
     app = build(redis_url, timeout=600)
     _, sid = sign_in(app, "ana")
     assert sorted(key.decode() for key in client.scan_iter()) == sorted(
-        [session_key(sid), owner_key(sid), owners_key("ana")])
+        [session_key(sid), owner_key(sid), owners_key("ana"), expiry_key("ana")])
     assert client.get(owner_key(sid)) == b"ana"
     assert client.zrange(owners_key("ana"), 0, -1) == [sid.encode()]
     assert 590 <= client.ttl(owner_key(sid)) <= client.ttl(session_key(sid)) <= 600
+    ((member, expires),) = client.zrange(expiry_key("ana"), 0, -1, withscores=True)
+    seconds, micros = client.time()
+    assert member == sid.encode()  # scored by when it expires, in ms by Redis's clock
+    assert 0 <= expires - (seconds * 1000 + micros // 1000) - client.pttl(session_key(sid)) <= 1000
+    sets_left = [client.pttl(owners_key("ana")), client.pttl(expiry_key("ana"))]  # read first: time runs on
+    assert max(sets_left) - min(sets_left) < 50 and min(sets_left) >= client.pttl(session_key(sid))
 
 
 def test_owned_by_in_one_instance_lists_sessions_made_in_the_other(redis_url):
@@ -320,36 +339,135 @@ def test_owners_compare_as_text(redis_url):
     assert second.sessions.revoke(42) == 2 and first.sessions.owned_by("42") == []
 
 
-def test_the_owners_set_lives_as_long_as_its_longest_lived_session(redis_url, client):
+def test_the_owners_sets_live_as_long_as_their_longest_lived_session(redis_url, client):
     sessions = SessionFactory(type="ext:redis", url=redis_url, owner_key="user", timeout=600)
 
-    def save(lifetime=None):
-        session = sessions.open({})
+    def save(factory=sessions, lifetime=None):
+        session = factory.open({})
         session["user"] = "ana"
         session.lifetime = lifetime
-        sessions.close(session)
+        factory.close(session)
         return session.id
 
+    def ttls():
+        return client.ttl(owners_key("ana")), client.ttl(expiry_key("ana"))
+
     short = save()
-    assert 590 <= client.ttl(owners_key("ana")) <= 600
+    assert 590 <= min(ttls()) <= max(ttls()) <= 600
     long = save(lifetime=3000)
-    assert 2990 <= client.ttl(owners_key("ana")) <= 3000  # extended
+    assert 2990 <= min(ttls()) <= max(ttls()) <= 3000  # extended
     save()
-    assert client.ttl(owners_key("ana")) > 2900  # never shortened
+    assert min(ttls()) > 2900  # not shortened while the long one lives
     client.expire(owners_key("ana"), 30)
+    client.expire(expiry_key("ana"), 30)
     client.expire(owner_key(short), 30)
     cookie = f"lembro.sid={short}"
     read = sessions.open(Request.blank("/", headers={"Cookie": cookie}).environ)
     assert read["user"] == "ana"
-    sessions.close(read)  # a read refreshes the session (EXPIRE), and the set with it
-    assert 590 <= client.ttl(owners_key("ana")) <= 600
+    sessions.close(read)  # a read refreshes the session (EXPIRE), and the sets with it: to the longest-lived
+    assert 2990 <= min(ttls()) <= max(ttls()) <= 3000
     assert 590 <= client.ttl(owner_key(short)) <= 600  # the owner key follows the session key
     assert 2990 <= client.ttl(owner_key(long)) <= 3000
+    sessions.revoke("ana", keep=short)
+    save()
+    assert 590 <= min(ttls()) <= max(ttls()) <= 600  # the longest-lived is gone: the sets follow the next
     forever = SessionFactory(type="ext:redis", url=redis_url, owner_key="user", timeout=None)
-    session = forever.open({})
-    session["user"] = "ana"
-    forever.close(session)
-    assert client.ttl(owners_key("ana")) == -1 and client.ttl(owner_key(session.id)) == -1  # no timeout: none
+    endless = save(forever)
+    assert ttls() == (-1, -1) and client.ttl(owner_key(endless)) == -1  # no timeout: none
+    save()
+    assert ttls() == (-1, -1)
+    assert forever.revoke("ana", keep=short) == 3
+    save()
+    assert 590 <= min(ttls()) <= max(ttls()) <= 600  # the one without a timeout is gone: a TTL again
+
+
+def login(sessions, owner):
+    session = sessions.open({})
+    session["user"] = owner
+    sessions.close(session)
+    return session.id
+
+
+def read(sessions, sid):
+    """A request that only reads the session: its close touches it (EXPIRE, and the owner's sets)."""
+    session = sessions.open(Request.blank("/", headers={"Cookie": f"lembro.sid={sid}"}).environ)
+    assert session["user"]
+    sessions.close(session)
+
+
+def test_an_owner_who_signs_in_again_and_again_keeps_an_index_the_size_of_their_live_sessions(redis_url, client):
+    """An API client that drops its cookie and signs in at every call: each session expires, each sign-in
+    makes another. No owned_by or revoke ever runs: the writes themselves keep the sets small."""
+    sessions = SessionFactory(type="ext:redis", url=redis_url, owner_key="user")
+    live = []
+    for _ in range(300):
+        live.append(login(sessions, "bot"))
+        if len(live) > 5:
+            expire_now(client, live.pop(0))
+        assert max(index_sizes(client, "bot")) <= len(live) + PRUNE_BATCH
+    assert index_sizes(client, "bot") == (6, 6)  # all pruned but the one expired since the last sign-in
+    assert sorted(client.scan_iter("beaker_cache:*:owner")) == sorted(owner_key(sid).encode() for sid in live)
+    assert set(ids(sessions.owned_by("bot"))) == set(live)
+
+
+def test_a_burst_of_expiries_is_pruned_a_bounded_batch_per_write_or_read(redis_url, client):
+    sessions = SessionFactory(type="ext:redis", url=redis_url, owner_key="user")
+    made = [login(sessions, "bot") for _ in range(3 * PRUNE_BATCH + 10)]
+    kept = made[-1]
+    for sid in made[:-1]:
+        expire_now(client, sid)
+    dead = len(made) - 1
+    read(sessions, kept)  # a touch prunes one batch: no more, however many expired
+    dead -= PRUNE_BATCH
+    assert index_sizes(client, "bot") == (1 + dead,) * 2
+    newer = [login(sessions, "bot")]  # and so does a write
+    dead -= PRUNE_BATCH
+    assert index_sizes(client, "bot") == (2 + dead,) * 2
+    while dead > 0:
+        newer.append(login(sessions, "bot"))
+        dead = max(0, dead - PRUNE_BATCH)
+        assert index_sizes(client, "bot") == (1 + len(newer) + dead,) * 2
+    assert 1 + len(newer) == -(-(len(made) - 1) // PRUNE_BATCH)  # a touch and writes, a batch each
+    assert set(ids(sessions.owned_by("bot"))) == {kept, *newer}
+
+
+def test_a_live_session_whose_expiry_score_has_passed_is_rescored_never_dropped(redis_url, client):
+    """A score behind the session's TTL (a clock that disagrees, a TTL set behind the scripts' back): pruning
+    finds the session live and scores it again; it stays indexed, so revoke still signs it out."""
+    sessions = SessionFactory(type="ext:redis", url=redis_url, owner_key="user", timeout=600)
+    first, second = login(sessions, "ana"), login(sessions, "ana")
+    client.zadd(expiry_key("ana"), {first: 0, second: 0}, xx=True)
+    client.pexpire(owners_key("ana"), 50)  # the sets would even be about to expire
+    client.pexpire(expiry_key("ana"), 50)
+    third = login(sessions, "ana")
+    assert set(client.zrange(owners_key("ana"), 0, -1)) == {first.encode(), second.encode(), third.encode()}
+    seconds, micros = client.time()
+    now = seconds * 1000 + micros // 1000
+    for sid in (first, second):
+        assert client.zscore(expiry_key("ana"), sid) >= now + client.pttl(session_key(sid))
+    assert client.pttl(owners_key("ana")) >= client.pttl(session_key(third))
+    assert sessions.revoke("ana") == 3 and client.dbsize() == 0
+
+
+def test_the_owners_sets_outlive_every_session_to_the_millisecond(redis_url, client):
+    """Two sign-ins 400 ms apart, both of 600 s: the sets must last until the second one expires, although
+    both TTLs read 600 in whole seconds (simulated: the sets' TTL is set to 400 ms less than the first's)."""
+    sessions = SessionFactory(type="ext:redis", url=redis_url, owner_key="user", timeout=600)
+
+    def sets_outlive(sid):
+        sets_left = min(client.pttl(owners_key("ana")), client.pttl(expiry_key("ana")))  # read first: time runs on
+        return sets_left >= client.pttl(session_key(sid)) > 0
+
+    first = login(sessions, "ana")
+    assert sets_outlive(first)
+    for key in (owners_key("ana"), expiry_key("ana")):
+        client.pexpire(key, client.pttl(session_key(first)) - 400)
+    second = login(sessions, "ana")  # a write
+    assert sets_outlive(second)
+    for key in (owners_key("ana"), expiry_key("ana")):
+        client.pexpire(key, client.pttl(session_key(second)) - 400)
+    read(sessions, first)  # a touch
+    assert sets_outlive(first) and sets_outlive(second)
 
 
 def test_key_prefixes_keep_owners_apart(redis_url, client):

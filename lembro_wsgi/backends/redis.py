@@ -14,9 +14,21 @@ so that no two prefixes and owners make one name):
 
 - ``beaker_cache:P<sid>:session``: the session's pickled record (Beaker's own key, as without owners);
 - ``beaker_cache:P<sid>:owner``: its owner's text, beside it, with the same TTL (absent: no owner);
-- ``lembro_owners:<n>:P<owner>``: a sorted set of the owner's session ids (bare), scored by their
-  last use in seconds since the epoch; it lives as long as its longest-lived session (no TTL when one
-  has none), and its members whose session has expired are pruned whenever a script meets them.
+- ``lembro_owners:<n>:P<owner>``: a sorted set of the owner's session ids (bare), scored by their last use
+  in seconds since the epoch (the app's clock: ``owned_by``'s ``accessed``, ``max_per_owner``'s order);
+- ``lembro_owners_expiry:<n>:P<owner>``: the same ids, scored by when each session expires, in milliseconds
+  since the epoch by Redis's own clock (the session key's ``PTTL`` plus ``TIME``; ``inf``: no TTL).
+
+Both sets hold the same members and expire together, when the owner's longest-lived session does (the
+highest expiry score; no TTL while one session has none). A session that expires takes its keys with it but
+leaves its id in the sets: every write or touch of an owned session looks at up to ``PRUNE_BATCH`` ids of
+its owner whose expiry score has passed, drops those whose session is gone and rescores those still there
+(a TTL changed behind the scripts' back: a live session is never dropped, so ``revoke`` always reaches it).
+So the sets stay in proportion to the owner's live sessions however often they sign in, each write does
+bounded work, and ``owned_by`` and ``revoke``, which also drop every gone id they meet, cost time in
+proportion to the owner's live sessions plus those not yet pruned (fewer than ``PRUNE_BATCH`` while fewer
+sessions of the owner expire between two of its writes; a burst of expiries is gone after as many writes
+as it has batches).
 
 Every write of a session (save, replace, move, touch, destroy) is then one Lua script that updates the
 index in the same atomic step, so two workers never leave it out of step with the sessions; ``max_per_owner``
@@ -43,54 +55,101 @@ def _redis_key(manager: Any) -> str:
     return str(manager._format_key(KEY))
 
 
+#: How many ids whose expiry has passed each write or touch of an owned session looks at in its owner's sets.
+PRUNE_BATCH = 32
+
 #: What every owner script shares. ARGV[1] is the key prefix, ARGV[2] its length in characters (Beaker
 #: measures key names in characters); the keys of a session are Beaker's (``_format_key``, whose name part
 #: becomes its SHA-1 when the whole would pass 1024 characters).
 _PRELUDE = """
+-- TIME before writes: Redis 5 and later replicate a script's effects anyway; 3.2 and 4 need to be told
+if redis.replicate_commands then redis.replicate_commands() end
 local prefix, prefix_chars = ARGV[1], tonumber(ARGV[2])
+local BATCH = """ + str(PRUNE_BATCH) + """
 
 local function key(sid, name)
   if #name > 1010 - (prefix_chars + #sid) then name = redis.sha1hex(name) end
   return 'beaker_cache:' .. prefix .. sid .. ':' .. name
 end
 
+-- the owner's sets: its session ids by last use, and by expiry
 local function owners(owner)
   return 'lembro_owners:' .. #prefix .. ':' .. prefix .. owner
 end
 
--- the owner's set lives as long as its longest-lived session: extended, never shortened; -1 is no TTL
-local function extend(zset, life, created)
-  if life < 0 then
-    redis.call('PERSIST', zset)
-  else
-    local left = redis.call('TTL', zset)
-    if created or (left >= 0 and left < life) then redis.call('EXPIRE', zset, life) end
-  end
+local function expiries(owner)
+  return 'lembro_owners_expiry:' .. #prefix .. ':' .. prefix .. owner
 end
 
--- sid was used at now: its score in its owner's set, and that set's lifetime
-local function used(zset, sid, now)
-  local created = redis.call('EXISTS', zset) == 0
-  redis.call('ZADD', zset, now, sid)
-  extend(zset, redis.call('TTL', key(sid, 'session')), created)
+-- Redis's clock (the one its keys expire by), in milliseconds since the epoch
+local function clock()
+  local now = redis.call('TIME')
+  return tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 end
 
--- sid leaves its owner's set (an owner change, a destroy, a session found gone)
+-- when sid's session expires, as the expiry set scores it: its key's PTTL plus Redis's clock, read after
+-- it (never before: the score is never earlier than the expiry); no TTL: inf
+local function expiry(sid)
+  local life = redis.call('PTTL', key(sid, 'session'))
+  if life < 0 then return '+inf' end
+  return life + clock()
+end
+
+-- sid leaves its owner's sets
+local function forget(owner, sid)
+  redis.call('ZREM', owners(owner), sid)
+  redis.call('ZREM', expiries(owner), sid)
+end
+
+-- sid leaves its owner's sets and loses its owner (an owner change, a destroy, a session found gone)
 local function unindex(sid)
   local owner_key = key(sid, 'owner')
   local owner = redis.call('GET', owner_key)
   if owner then
-    redis.call('ZREM', owners(owner), sid)
+    forget(owner, sid)
     redis.call('DEL', owner_key)
   end
 end
 
 -- a session and its index entries, as a logout leaves them: gone; 1 when it was live
-local function destroy(zset, sid)
+local function destroy(owner, sid)
   local live = redis.call('DEL', key(sid, 'session'))
   redis.call('DEL', key(sid, 'owner'))
-  redis.call('ZREM', zset, sid)
+  forget(owner, sid)
   return live
+end
+
+-- sid (owned by owner) was used at now (the app's clock, seconds): its scores in both sets
+local function used(owner, sid, now)
+  redis.call('ZADD', owners(owner), now, sid)
+  redis.call('ZADD', expiries(owner), expiry(sid), sid)
+end
+
+-- up to BATCH ids of owner whose expiry has passed: gone ones leave, live ones are rescored (never dropped)
+local function prune(owner, ms)
+  for _, sid in ipairs(redis.call('ZRANGEBYSCORE', expiries(owner), '-inf', ms, 'LIMIT', 0, BATCH)) do
+    if redis.call('EXISTS', key(sid, 'session')) == 0 then
+      destroy(owner, sid)
+    elseif redis.call('GET', key(sid, 'owner')) ~= owner then
+      forget(owner, sid)
+    else
+      redis.call('ZADD', expiries(owner), expiry(sid), sid)
+    end
+  end
+end
+
+-- both sets live as long as the owner's longest-lived session: until the highest expiry; inf: no TTL
+local function follow(owner)
+  local last = redis.call('ZREVRANGE', expiries(owner), 0, 0, 'WITHSCORES')[2]
+  if not last then return end
+  local at = tonumber(last)
+  for _, set in ipairs({owners(owner), expiries(owner)}) do
+    if at == nil or at == math.huge then
+      redis.call('PERSIST', set)
+    else
+      redis.call('PEXPIREAT', set, string.format('%.0f', math.ceil(at)))  -- digits, never an exponent
+    end
+  end
 end
 """
 
@@ -105,7 +164,7 @@ local sid, now, ttl, most = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6
 local record, mode, old, owner = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local session_key = key(sid, 'session')
 local set = {'SET', session_key, record}
-if ttl > 0 then set[4], set[5] = 'EX', ttl end
+if ttl > 0 then set[4], set[5] = 'EX', ARGV[5] end
 if mode == 'replace' then
   table.insert(set, 'XX')
   if not redis.call(unpack(set)) then
@@ -125,37 +184,38 @@ else
 end
 local owner_key = key(sid, 'owner')
 local before = redis.call('GET', owner_key)
-if before and before ~= owner then redis.call('ZREM', owners(before), sid) end
+if before and before ~= owner then forget(before, sid) end
 if not owner then
   redis.call('DEL', owner_key)
   return 1
 end
-if ttl > 0 then redis.call('SET', owner_key, owner, 'EX', ttl) else redis.call('SET', owner_key, owner) end
-local zset = owners(owner)
-used(zset, sid, now)
+if ttl > 0 then redis.call('SET', owner_key, owner, 'EX', ARGV[5]) else redis.call('SET', owner_key, owner) end
+used(owner, sid, now)
+prune(owner, clock())
 if most > 0 then
   local kept = 1
-  for _, other in ipairs(redis.call('ZREVRANGE', zset, 0, -1)) do
+  for _, other in ipairs(redis.call('ZREVRANGE', owners(owner), 0, -1)) do
     if other ~= sid then
       if redis.call('EXISTS', key(other, 'session')) == 0 then
-        destroy(zset, other)
+        destroy(owner, other)
       elseif kept < most then
         kept = kept + 1
       else
-        destroy(zset, other)
+        destroy(owner, other)
       end
     end
   end
 end
+follow(owner)
 return 1
 """
 
-#: Restart a live session's timer (EXPIRE; EXISTS without a TTL) and score its use in its owner's set.
+#: Restart a live session's timer (EXPIRE; EXISTS without a TTL) and score its use in its owner's sets.
 #: ARGV: prefix, prefix_chars, sid, now, ttl (0: none). Returns 1 if the session was live, else 0.
 _TOUCH = _PRELUDE + """
 local sid, now, ttl = ARGV[3], ARGV[4], tonumber(ARGV[5])
 local live
-if ttl > 0 then live = redis.call('EXPIRE', key(sid, 'session'), ttl) else live = redis.call('EXISTS', key(sid, 'session')) end
+if ttl > 0 then live = redis.call('EXPIRE', key(sid, 'session'), ARGV[5]) else live = redis.call('EXISTS', key(sid, 'session')) end
 if live == 0 then
   unindex(sid)
   return 0
@@ -163,8 +223,10 @@ end
 local owner_key = key(sid, 'owner')
 local owner = redis.call('GET', owner_key)
 if owner then
-  if ttl > 0 then redis.call('EXPIRE', owner_key, ttl) end
-  used(owners(owner), sid, now)
+  if ttl > 0 then redis.call('EXPIRE', owner_key, ARGV[5]) end
+  used(owner, sid, now)
+  prune(owner, clock())
+  follow(owner)
 end
 return 1
 """
@@ -181,16 +243,15 @@ return redis.call('DEL', key(sid, 'session'))
 #: ARGV: prefix, prefix_chars, owner.
 _OWNED = _PRELUDE + """
 local owner = ARGV[3]
-local zset = owners(owner)
 local found = {}
-local listed = redis.call('ZREVRANGE', zset, 0, -1, 'WITHSCORES')
+local listed = redis.call('ZREVRANGE', owners(owner), 0, -1, 'WITHSCORES')
 for i = 1, #listed, 2 do
   local sid = listed[i]
   local record = redis.call('GET', key(sid, 'session'))
   if not record then
-    destroy(zset, sid)
+    destroy(owner, sid)
   elseif redis.call('GET', key(sid, 'owner')) ~= owner then
-    redis.call('ZREM', zset, sid)
+    forget(owner, sid)
   else
     table.insert(found, sid)
     table.insert(found, listed[i + 1])
@@ -204,15 +265,14 @@ return found
 #: and the id to keep last (absent: none).
 _REVOKE = _PRELUDE + """
 local owner, keep = ARGV[3], ARGV[4]
-local zset = owners(owner)
 local count = 0
-for _, sid in ipairs(redis.call('ZRANGE', zset, 0, -1)) do
+for _, sid in ipairs(redis.call('ZRANGE', owners(owner), 0, -1)) do
   if redis.call('GET', key(sid, 'owner')) ~= owner then
-    if redis.call('EXISTS', key(sid, 'session')) == 0 then destroy(zset, sid) else redis.call('ZREM', zset, sid) end
+    if redis.call('EXISTS', key(sid, 'session')) == 0 then destroy(owner, sid) else forget(owner, sid) end
   elseif sid == keep and redis.call('EXISTS', key(sid, 'session')) == 1 then
     -- the one kept
   else
-    count = count + destroy(zset, sid)
+    count = count + destroy(owner, sid)
   end
 end
 return count
