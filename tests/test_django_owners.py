@@ -5,7 +5,6 @@ tests/django_project.py), with no ``owner_key`` set: django.contrib.auth's ``'_a
 The scenarios run on a lembro store and on the suite's redis-server (whose owners' index is shared).
 """
 
-import threading
 import time
 import uuid
 from types import SimpleNamespace
@@ -24,9 +23,7 @@ import lembro_wsgi.django
 from lembro_wsgi import LembroStore
 from lembro_wsgi.django import SessionStore, owned_by, revoke
 from tests import django_project  # configures Django (once for the run)
-from tests.conftest import GATE
 
-SLOW = django_project.SLOW
 COOKIE = "sessionid"  # Django's SESSION_COOKIE_NAME
 PASSWORD = "a password of the owners' tests"
 ANA, BRUNO, CARLA = "owner-ana", "owner-bruno", "owner-carla"
@@ -220,19 +217,11 @@ def test_revoke_signs_out_every_other_device_and_keeps_this_one(engine, users):
 def test_a_request_running_while_its_session_is_revoked_cannot_write_it_back(engine, users):
     phone, laptop = signed_in(ANA), signed_in(ANA)
     key = key_of(phone)
-    tab, answers = Client(), {}
+    tab = Client()
     tab.cookies[COOKIE] = key  # the phone, in a second tab
-    SLOW["started"].clear()
-    SLOW["release"].clear()
-    thread = threading.Thread(target=lambda: answers.update(slow=tab.get("/slow")))
-    thread.start()
-    try:
-        assert SLOW["started"].wait(GATE)  # it has loaded the signed-in session
+    with django_project.slow_request(tab) as answers:  # it has loaded the signed-in session
         assert laptop.post("/others-out").json() == {"revoked": 1}
-    finally:
-        SLOW["release"].set()
-        thread.join(GATE)
-    slow = answers["slow"]
+    slow = answers["response"]
     assert slow.status_code == 400  # SessionInterrupted: the engine's conditional write found it gone
     assert COOKIE not in slow.cookies
     assert not SessionStore().exists(key) and ids(users.ana) == [key_of(laptop)]

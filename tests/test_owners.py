@@ -3,7 +3,6 @@
 Redis's shared index is tested in test_redis_owners.py, Django's in test_django_owners.py.
 """
 
-import json
 import threading
 import time
 
@@ -14,27 +13,7 @@ from webob import Request
 from lembro_wsgi import LembroMiddleware, LembroStore
 from lembro_wsgi.factory import SessionFactory
 from tests.conftest import GATE, run_threads
-
-
-def owners_app(environ, start_response):
-    """Sign in, out, read and write; every response is the session's data as JSON."""
-    session = environ["lembro.session"]
-    request = Request(environ)
-    path, params = request.path_info, request.params
-    if path == "/login":
-        session.regenerate()
-        session["user"] = int(params["user"]) if params.get("int") else params["user"]
-    elif path == "/logout":
-        session.invalidate()
-    elif path == "/set":
-        session[params["key"]] = params["value"]
-    elif path == "/float-owner":
-        session["user"] = 4.5
-    elif path == "/drop-owner":
-        del session["user"]
-    body = json.dumps({"id": session.id, **dict(session)}).encode()
-    start_response("200 OK", [("Content-Type", "application/json")])
-    return [body]
+from tests.owners_app import ids, owners_app, sign_in, slow_owners_app
 
 
 @pytest.fixture
@@ -46,15 +25,6 @@ def build(store, **options):
     """A LembroMiddleware with owners on ``store``; its ``sessions`` is what the tests call."""
     options.setdefault("owner_key", "user")
     return LembroMiddleware(owners_app, store=store, timeout=1800, **options)
-
-
-def sign_in(app, user, **params):
-    client = webtest.TestApp(app)
-    return client, client.get("/login", {"user": user, **params}).json["id"]
-
-
-def ids(found):
-    return [session.id for session in found]
 
 
 def test_owned_by_lists_an_owners_live_sessions_most_recently_used_first(store, clock):
@@ -124,14 +94,7 @@ def test_a_slow_request_racing_revoke_on_a_real_thread(store):
     """A request blocked between reading and writing its session while another thread revokes it."""
     loaded, proceed = threading.Event(), threading.Event()
 
-    def slow_app(environ, start_response):
-        session = environ["lembro.session"]
-        if environ["PATH_INFO"] == "/slow":
-            dict(session)
-            loaded.set()
-            assert proceed.wait(GATE)
-            session["late"] = True
-        return owners_app(environ, start_response)
+    slow_app = slow_owners_app(loaded, proceed)
 
     app = LembroMiddleware(slow_app, store=store, owner_key="user")
     client, _sid = sign_in(app, "ana")

@@ -6,7 +6,6 @@ session's keys, as Redis does when their TTL runs out, and by moving its expiry 
 set) to the past, where Redis's clock would be by then: no test sleeps for it.
 """
 
-import json
 import threading
 
 import pytest
@@ -17,27 +16,9 @@ from webob import Request
 from lembro_wsgi import BackendUnavailable, LembroMiddleware, SessionFactory
 from lembro_wsgi.backends.redis import PRUNE_BATCH
 from tests.conftest import GATE, run_threads
+from tests.owners_app import ids, owners_app, sign_in, slow_owners_app
 from tests.redis_server import RedisServer, free_port, wait_until
 from tests.servers import browser, server_process
-
-
-def owners_app(environ, start_response):
-    """Sign in, out, read and write; every response is the session's data (and id) as JSON."""
-    session = environ["lembro.session"]
-    request = Request(environ)
-    path, params = request.path_info, request.params
-    if path == "/login":
-        session.regenerate()
-        session["user"] = int(params["user"]) if params.get("int") else params["user"]
-    elif path == "/logout":
-        session.invalidate()
-    elif path == "/set":
-        session[params["key"]] = params["value"]
-    elif path == "/drop-owner":
-        del session["user"]
-    body = json.dumps({"id": session.id, **dict(session)}).encode()
-    start_response("200 OK", [("Content-Type", "application/json")])
-    return [body]
 
 
 def build(url, app=owners_app, **options):
@@ -49,15 +30,6 @@ def build(url, app=owners_app, **options):
 def two_instances(redis_url, **options):
     """Two app instances on one Redis, as two workers are: the second with a connection pool of its own."""
     return build(redis_url, **options), build(f"{redis_url}?health_check_interval=30", **options)
-
-
-def sign_in(app, user, **params):
-    client = webtest.TestApp(app)
-    return client, client.get("/login", {"user": user, **params}).json["id"]
-
-
-def ids(found):
-    return [session.id for session in found]
 
 
 def session_key(sid, prefix="lembro.sid:"):
@@ -200,14 +172,7 @@ def test_a_request_still_running_cannot_bring_a_revoked_session_back(redis_url, 
 def test_a_slow_request_racing_revoke_on_real_threads(redis_url, client):
     loaded, proceed = threading.Event(), threading.Event()
 
-    def slow_app(environ, start_response):
-        session = environ["lembro.session"]
-        if environ["PATH_INFO"] == "/slow":
-            dict(session)
-            loaded.set()
-            assert proceed.wait(GATE)
-            session["late"] = True
-        return owners_app(environ, start_response)
+    slow_app = slow_owners_app(loaded, proceed)
 
     first = build(redis_url)
     second = build(f"{redis_url}?health_check_interval=30", app=slow_app)
