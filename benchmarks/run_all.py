@@ -3,7 +3,7 @@
     pip install -e '.[bench]'
     python benchmarks/run_all.py
 
-What it runs, in this order (1 in this process, 2 to 7 each in its own, as ``python benchmarks/<script>``):
+What it runs, in this order (1 in this process, 2 to 8 each in its own, as ``python benchmarks/<script>``):
 
 1. Per request (a session read + write by the same counter app, returning
    clients, interleaved rounds, medians): LembroMiddleware unsigned and
@@ -28,6 +28,9 @@ What it runs, in this order (1 in this process, 2 to 7 each in its own, as ``pyt
 7. django_bench.py: Django's session engines per request (lembro, the cache
    engine on LocMem, signed cookies, the database on sqlite), and who keeps
    a signed-in user through a flood.
+8. owners_bench.py: ``owned_by`` and ``revoke`` of one user's 5 sessions
+   with none, 10k and 1M anonymous sessions in the store (the goal: 1M as
+   fast as 10k), against decoding every session to find that user's.
 """
 
 from __future__ import annotations
@@ -140,6 +143,7 @@ def main() -> None:
     run("flask_flood.py")
     run("pauses.py")
     run("django_bench.py")
+    run("owners_bench.py")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""A Flask app with lembro sessions: a counter, login/logout, and the store's stats.
+"""A Flask app with lembro sessions: a counter, login/logout, your sessions, and the store's stats.
 
     python examples/flask_app.py              # http://127.0.0.1:8082/
     python examples/flask_app.py --port 0     # any free port (the line it prints names it)
@@ -15,6 +15,7 @@ answers requests from this machine only.
 from __future__ import annotations
 
 import argparse
+import time
 
 import flask
 from example_guard import cookie_secret, csrf_field, csrf_ok, local_only
@@ -28,6 +29,20 @@ from lembro_wsgi.flask import LembroSession
 
 TITLE = "lembro_wsgi: a Flask app"
 PORT, COOKIE = 8082, "flask_app.sid"  # each example has its own port and cookie name
+#: The "Your sessions" table: its header cells, its cells, and the mark of the session that made the request.
+HEAD = '<th style="text-align:left;padding-right:.8rem;white-space:nowrap">'
+CELL = '<td style="padding:.2rem .8rem .2rem 0;vertical-align:top">'
+THIS_ONE = '<strong style="white-space:nowrap">this one</strong>'
+
+
+def when(seconds: float) -> str:
+    """How long ago a moment was, with its local date and time on hover."""
+    ago = max(0, int(time.time() - seconds))
+    since = (f"{ago} s" if ago < 60 else f"{ago // 60} min" if ago < 3600 else f"{ago // 3600} h" if ago < 86400
+             else f"{ago // 86400} days")
+    moment = time.localtime(seconds)
+    return (f'<time datetime="{time.strftime("%Y-%m-%dT%H:%M:%S%z", moment)}" '
+            f'title="{time.strftime("%Y-%m-%d %H:%M:%S", moment)}">{since} ago</time>')
 
 
 def make_app(**options: object) -> flask.Flask:
@@ -38,13 +53,16 @@ def make_app(**options: object) -> flask.Flask:
     app.config["SESSION_COOKIE_NAME"] = COOKIE
     if "store" not in options:  # the store's own options, as an app's config would give them
         app.config.update(LEMBRO_MAX_SIZE="1M", LEMBRO_INTERVAL=60)
-    sessions = LembroSession(app, **options).interface
+    app.config["LEMBRO_OWNER_KEY"] = "user"  # the key login() stores the name under: its sessions are the user's
+    lembro = LembroSession(app, **options)
+    sessions = lembro.sessions  # owned_by(user), revoke(user, keep=...)
 
     @app.route("/")
     def count() -> str:
         flask.session["visits"] = flask.session.get("visits", 0) + 1
         who = escape(flask.session.get("user", "anonymous"))
-        return page(TITLE, f"<p>Hello {who}. Visits in this session: {flask.session['visits']}</p>")
+        yours = ' <a href="/sessions">Your sessions</a>' if "user" in flask.session else ""
+        return page(TITLE, f"<p>Hello {who}. Visits in this session: {flask.session['visits']}</p>{yours}")
 
     @app.before_request
     def check_csrf() -> None:
@@ -57,6 +75,7 @@ def make_app(**options: object) -> flask.Flask:
             flask.session.regenerate()  # a new id at every change of privilege
             flask.session.pop("csrf_token", None)  # and a new CSRF token: the next form makes one
             flask.session["user"] = flask.request.form.get("name", "").strip()[:40] or "guest"
+            flask.session["browser"] = flask.request.user_agent.string[:80]  # shown on "Your sessions"
             return flask.redirect("/", code=303)
         form = (f'<form method="post">{csrf_field(flask.session)}<input name="name" placeholder="your name"> '
                 "<button>log in</button></form>")
@@ -69,11 +88,34 @@ def make_app(**options: object) -> flask.Flask:
         flask.session.invalidate()
         return page(TITLE, "<p>Logged out: the old session is gone.</p>")
 
+    @app.route("/sessions", methods=["GET", "POST"])
+    def your_sessions() -> flask.Response | str:
+        """The signed-in user's sessions, this one marked; a POST signs out every other one."""
+        user = flask.session.get("user")
+        if user is None:
+            return page(TITLE, '<p>Not logged in: <a href="/login">log in</a> to see your sessions.</p>')
+        if flask.request.method == "POST":  # the CSRF token was checked before
+            ended = sessions.revoke(user, keep=flask.session.id)  # "sign out everywhere else"
+            flask.flash(f"Signed out {ended} other session{'' if ended == 1 else 's'}.")
+            return flask.redirect("/sessions", code=303)
+        rows = [
+            (when(found.created), when(found.accessed), str(int(found.data.get("visits", 0))),
+             escape(found.data.get("browser") or "-"), THIS_ONE if found.id == flask.session.id else "")
+            for found in sessions.owned_by(user)  # most recently used first
+        ]
+        head = "".join(f"{HEAD}{name}</th>" for name in ("Started", "Last used", "Visits", "Browser"))
+        table = f"<tr>{head}<th></th></tr>" + "".join(
+            "<tr>" + "".join(f"{CELL}{cell}</td>" for cell in row) + "</tr>" for row in rows)
+        body = (f"<p>{escape(user)}, you are signed in on these browsers:</p>"
+                f'<table style="border-collapse:collapse;font-size:.9rem;margin-bottom:1rem">{table}</table>'
+                f'<form method="post">{csrf_field(flask.session)}<button>sign out everywhere else</button></form>')
+        return page(TITLE, body, flask.get_flashed_messages())
+
     @app.route("/favicon.ico")
     def favicon() -> tuple[str, int]:
         return "", 404  # not a visit
 
-    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/stats": local_only(StatsApp(sessions.store))})
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/stats": local_only(StatsApp(lembro.store))})
     return app
 
 

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any
+import weakref
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .options import parse_seconds
-from .store import LembroStore, SessionTooLarge, short_id
+from .store import LembroStore, SessionTooLarge, owner_text, short_id
 
 try:
     import redis.exceptions as redis_errors
@@ -165,6 +166,16 @@ def _is_record(value: object) -> bool:
     )
 
 
+class OwnedSession(NamedTuple):
+    """One live session of an owner, as ``owned_by`` lists them: its id, when it was created and last
+    used (seconds since the epoch), and a copy of its data."""
+
+    id: str
+    created: float
+    accessed: float
+    data: dict[str, Any]
+
+
 class SessionBackend:
     """Loads, saves, touches and destroys session records by id.
 
@@ -184,6 +195,11 @@ class SessionBackend:
     #: Whether sessions live in a LembroStore (``store``), and whether in Redis.
     lembro = False
     redis = False
+    #: Whether this kind can keep an index of sessions by owner (``owner_key``).
+    indexes_owners = False
+    #: The data key whose value owns a session (``index_owners``), and the most live sessions an owner keeps.
+    owner_key: str | None = None
+    max_per_owner: int | None = None
 
     def __new__(cls, type: str | None = None, *args: Any, **kwargs: Any) -> SessionBackend:  # noqa: PYI034
         """The kind ``type`` names when built as ``SessionBackend(...)``; a kind built by its own name is itself."""
@@ -202,6 +218,10 @@ class SessionBackend:
         #: Put before every session id in a shared backend's keys, so apps sharing it never meet.
         self.key_prefix = key_prefix
         self.type = type
+        #: Sessions of this process whose ``regenerate()`` waits for the response, by their new id (weakly:
+        #: gone with their request), so that ``revoke(keep=session.id)`` keeps the one stored under the old id.
+        #: Shared by ``with_prefix`` copies.
+        self.regenerating: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 
     def with_prefix(self, key_prefix: str) -> SessionBackend:
         """This backend with its keys under ``key_prefix``: a shallow copy, sharing the client's options."""
@@ -210,6 +230,35 @@ class SessionBackend:
         backend = copy.copy(self)
         backend.key_prefix = key_prefix
         return backend
+
+    def index_owners(self, owner_key: str | None, max_per_owner: int | None) -> None:
+        """Index sessions by the owner their data holds under ``owner_key`` from now on (checked by
+        ``SessionFactory``); a kind that cannot raises ``ValueError`` naming the kinds that can."""
+        if owner_key is not None and not self.indexes_owners:
+            raise ValueError(f"owner_key: type={self.type!r} cannot index sessions by owner; lembro's store (leave "
+                             f"type= out) and type='ext:redis' can")
+        self.owner_key, self.max_per_owner = owner_key, max_per_owner
+
+    def owner(self, record: Record) -> str | None:
+        """The owner of ``record`` as text: what its data holds under ``owner_key`` (a str or an int; absent
+        or None is no owner). Another type raises ``ValueError`` naming ``owner_key``, before any write."""
+        key = self.owner_key
+        if key is None:
+            return None
+        value = record["data"].get(key)
+        try:
+            return owner_text(value)
+        except ValueError:
+            raise ValueError(f"owner_key: session[{key!r}] must hold a str, an int or None to own the session, "
+                             f"got {type(value).__name__}") from None
+
+    def owned_by(self, owner: str) -> list[OwnedSession]:
+        """The live sessions of ``owner`` (its text) under this backend's key prefix, most recently used first."""
+        raise NotImplementedError
+
+    def revoke(self, owner: str, keep: str | None = None) -> int:
+        """Destroy the live sessions of ``owner`` but ``keep`` under this backend's key prefix; returns how many."""
+        raise NotImplementedError
 
     def load(self, sid: str) -> Record | None:
         """The record stored for ``sid``, or ``None`` when it is unknown, expired or does not load.

@@ -16,11 +16,11 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from .backend import SessionBackend
+from .backend import OwnedSession, SessionBackend
 from .cookie import SessionCookie
-from .options import UNSET, Unset, close_option, parse_seconds, unknown_option
+from .options import UNSET, Unset, close_option, parse_count, parse_seconds, unknown_option
 from .session import Session
-from .store import LembroStore
+from .store import LembroStore, owner_text
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -53,6 +53,8 @@ class StoreOptions(BackendOptions, total=False):
     store: LembroStore | None
     type: str | None
     key_prefix: str | None
+    owner_key: str | None
+    max_per_owner: int | str | None
 
 
 class SessionOptions(StoreOptions, total=False):
@@ -81,6 +83,10 @@ class SessionFactory:
     apps sharing one Redis never adopt each other's sessions. In a lembro
     store keys are bare ids unless ``key_prefix`` is given (for apps handed
     one ``store``).
+
+    ``owner_key`` names the session key that holds its owner (a user's id, a
+    str or an int): ``owned_by`` and ``revoke`` then find a user's sessions
+    through an index, and ``max_per_owner`` bounds how many each user keeps.
     """
 
     def __init__(
@@ -102,6 +108,8 @@ class SessionFactory:
         type: str | None = None,
         key_prefix: str | None = None,
         session_class: type[Session] = Session,
+        owner_key: str | None = None,
+        max_per_owner: int | str | None = None,
         **backend_options: Unpack[BackendOptions],
     ) -> None:
         if store is not None and not isinstance(store, LembroStore):
@@ -134,10 +142,58 @@ class SessionFactory:
             store = LembroStore(**store_options, timeout=lifetime)
         self.store = store if lembro else None
         self.key_prefix = key_prefix
-        self.backend = SessionBackend(type, self.store, lifetime, key_prefix=self._prefix(self.cookie),
+        self.backend = SessionBackend(type, self.store, lifetime, key_prefix=self._prefix(self.cookie.name),
                                       **backend_options)
+        self.backend.index_owners(_checked_owner_key(owner_key), parse_count(max_per_owner, "max_per_owner"))
+        if self.backend.max_per_owner is not None and owner_key is None:
+            raise ValueError(f"max_per_owner: needs owner_key, the session key that holds the owner "
+                             f"(got {max_per_owner!r} without one)")
         self._backends = {self.cookie.name: self.backend}
         self.session_class = session_class
+
+    def owned_by(self, owner: str | int | None) -> list[OwnedSession]:
+        """The live sessions of ``owner`` (a user's id as ``session[owner_key]`` holds it; ``42`` and
+        ``'42'`` are one), most recently used first; ``[]`` for ``None`` or an unknown owner.
+
+        Each has ``id``, ``created`` and ``accessed`` (seconds since the epoch) and ``data`` (a copy);
+        listing them is no activity of theirs. It costs time in proportion to the owner's sessions.
+        """
+        text = self._owner(owner)
+        if text is None:
+            return []
+        backends = self._prefixes()
+        if len(backends) == 1:
+            return backends[0].owned_by(text)
+        return sorted((found for backend in backends for found in backend.owned_by(text)),
+                      key=lambda found: found.accessed, reverse=True)
+
+    def revoke(self, owner: str | int | None, keep: str | None = None) -> int:
+        """Destroy every live session of ``owner`` but ``keep`` (typically this request's ``session.id``:
+        "sign out everywhere else"); returns how many. Each is gone as after a logout: its client gets a
+        fresh session, and a request of it still running cannot write it back.
+
+        After ``regenerate()`` in this request (a password change), ``session.id`` is an id stored only
+        with the response: the session kept is the one stored under its old id, which then moves there.
+        """
+        text = self._owner(owner)
+        if text is None:
+            return 0
+        pending = self.backend.regenerating.get(keep) if keep is not None else None
+        if pending is not None and pending._stored is not None:
+            keep = pending._stored
+        return sum(backend.revoke(text, keep) for backend in self._prefixes())
+
+    def _owner(self, owner: object) -> str | None:
+        if self.backend.owner_key is None:
+            raise ValueError("owner_key: not set, so sessions have no owners to find (e.g. owner_key='user_id')")
+        return owner_text(owner)
+
+    def _prefixes(self) -> list[SessionBackend]:
+        """One backend per key prefix this factory has used (Flask's cookie names can each have their own)."""
+        found: dict[str, SessionBackend] = {}
+        for backend in list(self._backends.values()):
+            found.setdefault(backend.key_prefix, backend)
+        return list(found.values())
 
     def lembro_store(self) -> LembroStore:
         """The LembroStore sessions live in; ``AttributeError`` with another backend (``type=``), which has none."""
@@ -146,20 +202,21 @@ class SessionFactory:
                                  f"LembroStore (its own tools show its memory)")
         return self.store
 
-    def _prefix(self, cookie: SessionCookie) -> str:
-        """The key prefix for sessions under ``cookie``: the one given, else none in a lembro store (the
+    def _prefix(self, cookie_name: str) -> str:
+        """The key prefix for sessions under the cookie ``cookie_name``: the one given, else none in a lembro store (the
         app's own, unless it was handed to several) and the cookie's name and a colon in a shared backend."""
         if self.key_prefix is not None:
             return self.key_prefix
-        return "" if self.store is not None else f"{cookie.name}:"
+        return "" if self.store is not None else f"{cookie_name}:"
 
-    def _backend(self, cookie: SessionCookie) -> SessionBackend:
-        """The backend for sessions under ``cookie`` (Flask's name comes from its config): keys prefixed for it."""
-        backend = self._backends.get(cookie.name)
+    def backend_for(self, cookie_name: str) -> SessionBackend:
+        """The backend for sessions under the cookie ``cookie_name`` (Flask's comes from its config): keys
+        prefixed for it; ``owned_by`` and ``revoke`` look under every prefix used so far."""
+        backend = self._backends.get(cookie_name)
         if backend is None:
             if len(self._backends) >= _MAX_NAMES:  # names come from configuration, not from clients
                 self._backends.clear()
-            backend = self._backends[cookie.name] = self.backend.with_prefix(self._prefix(cookie))
+            backend = self._backends[cookie_name] = self.backend.with_prefix(self._prefix(cookie_name))
         return backend
 
     #: Whether ``open`` still looks at ``wsgi.multiprocess``: until the first request that says so.
@@ -174,7 +231,7 @@ class SessionFactory:
             self._several_processes()
         cookie = cookie or self.cookie
         sid, stale = cookie.read(environ)
-        session = self.session_class(self._backend(cookie), sid, rolling=cookie.max_age is not None, resign=stale)
+        session = self.session_class(self.backend_for(cookie.name), sid, rolling=cookie.max_age is not None, resign=stale)
         if eager and sid is not None:
             session.load()
         return session
@@ -204,6 +261,13 @@ class SessionFactory:
         ``resend`` sends the cookie of a stored session even if unchanged; ``max_age`` overrides the cookie's.
         """
         return (cookie or self.cookie).headers(session.commit(resend), max_age)
+
+
+def _checked_owner_key(owner_key: object) -> str | None:
+    if owner_key is None or (isinstance(owner_key, str) and owner_key.strip()):
+        return owner_key
+    raise ValueError(f"owner_key: expected the session key that holds the owner (a non-empty str) or None, "
+                     f"got {owner_key!r}")
 
 
 #: Every option SessionFactory takes, for "did you mean".

@@ -79,6 +79,8 @@ _NOT_IN_DOMAIN = re.compile(r"[\x00-\x20\x7f;,=\"\\]")  # what would end or bend
 _FLASK_NAME = re.compile(r"[!-:<>-~](?:[ !-:<>-~]*[!-:<>-~])?")
 log = logging.getLogger("lembro_wsgi")
 _STORE_OPTIONS = frozenset({"interval", "max_size", "max_sessions"})
+#: The config's options kept beside a backend given in code: they are not the backend's.
+_KEPT = frozenset({"timeout", "key_prefix", "owner_key", "max_per_owner"})
 
 
 class FlaskSession(Session, SessionMixin):  # type: ignore[override]  # lembro's read-only ``new``; Flask never sets it
@@ -161,6 +163,19 @@ class FlaskCookie(SessionCookie):
             raise ValueError(f"domain: Werkzeug cannot write the cookie: {exc}") from exc
 
 
+class FlaskSessionFactory(SessionFactory):
+    """The interface's sessions: ``owned_by`` and ``revoke`` also look under the key prefix of the current
+    app's ``SESSION_COOKIE_NAME`` (a shared backend's keys follow it), so a shell or a worker that has
+    served no request yet finds the sessions other processes made."""
+
+    def _prefixes(self) -> list[SessionBackend]:
+        if flask.has_app_context():
+            name = flask.current_app.config.get("SESSION_COOKIE_NAME")
+            if isinstance(name, str) and name:
+                self.backend_for(name)
+        return super()._prefixes()
+
+
 class LembroSessionInterface(SessionInterface, HasStore):
     """Flask session interface over lembro; options are those of ``LembroMiddleware`` but the cookie's.
 
@@ -181,7 +196,9 @@ class LembroSessionInterface(SessionInterface, HasStore):
                     raise ValueError(f"{name}: Flask configures the cookie: set {FLASK_SETTINGS[cookie_option]}")
                 if close_option(name, _FLASK_OPTIONS):
                     raise unknown_option(name, _FLASK_OPTIONS, "")
-        self.sessions = SessionFactory(session_class=FlaskSession, **options)
+        # Named as Flask's default cookie: on a shared backend the first key prefix (and owners' index)
+        # owned_by looks in before any request (LembroSession adds the app's own SESSION_COOKIE_NAME).
+        self.sessions = FlaskSessionFactory(session_class=FlaskSession, cookie_name="session", **options)
         #: Cookie rules by the Flask settings they follow, or why they cannot: one per configuration (an
         #: interface may serve several apps), so each is built, and a refusal logged, once.
         self._cookies: dict[tuple[Any, ...], SessionCookie | str] = {}
@@ -411,7 +428,7 @@ class LembroSession:
                     raise unknown_option(name, _FLASK_OPTIONS, "")
             if "store" in self.options or "type" in self.options:  # an explicit backend: the config's gives way
                 lembro = "store" not in self.options and self.options.get("type") in (None, "lembro")
-                kept = _STORE_OPTIONS | {"timeout", "key_prefix"} if lembro else {"timeout", "key_prefix"}
+                kept = _KEPT | _STORE_OPTIONS if lembro else _KEPT
                 from_config = {k: v for k, v in from_config.items() if k in kept}
             interface = LembroSessionInterface(**{**from_config, **self.options})
         except ValueError as exc:
@@ -423,9 +440,20 @@ class LembroSession:
             raise
         app.session_interface = interface
         app.extensions["lembro"] = interface
+        name = app.config.get("SESSION_COOKIE_NAME")
+        if isinstance(name, str) and name:  # owned_by looks under its key prefix from the start
+            interface.sessions.backend_for(name)
         self.interface = interface
         self._interfaces[app.name] = interface
         return interface
+
+    @property
+    def sessions(self) -> SessionFactory:
+        """The ``SessionFactory`` of the interface ``init_app`` installed (``.owned_by``, ``.revoke``); for an
+        extension serving several apps, ``app.session_interface.sessions``."""
+        if self.interface is None:
+            raise AttributeError("sessions: LembroSession has none until init_app(app) has run")
+        return self.interface.sessions
 
     @property
     def store(self) -> LembroStore:

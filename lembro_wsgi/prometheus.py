@@ -7,7 +7,9 @@ Next to an existing ``/metrics``::
     REGISTRY.register(LembroCollector(middleware.store, name="web"))
 
 Gauges ``lembro_sessions``, ``lembro_bytes``, ``lembro_max_bytes`` (and
-``lembro_max_sessions`` when set); counters ``lembro_evictions_total``,
+``lembro_max_sessions`` when set), ``lembro_owners`` (owners, the values of
+``owner_key``, with a live session) and ``lembro_owned_sessions`` (the live
+sessions they own); counters ``lembro_evictions_total``,
 ``lembro_expirations_total``, ``lembro_purges_total``; all labelled ``store``.
 The eviction tiers apart, labelled ``store`` and ``tier`` (``returning``: read
 back since written; ``one_shot``: never read back): gauges
@@ -36,6 +38,8 @@ _GAUGES = (
     ("lembro_bytes", "bytes", "Bytes the store's sessions use, as measured against its cap."),
     ("lembro_max_bytes", "max_size", "The store's byte cap (max_size)."),
     ("lembro_max_sessions", "max_sessions", "The store's cap on the number of sessions (max_sessions)."),
+    ("lembro_owners", "owners", "Owners (values of owner_key: users signed in) with at least one live session."),
+    ("lembro_owned_sessions", "owned_sessions", "Live sessions that have an owner (owner_key)."),
 )
 _COUNTERS = (  # CounterMetricFamily adds the _total suffix in the exposition
     ("lembro_evictions", "evictions", "Sessions evicted to stay under a cap."),

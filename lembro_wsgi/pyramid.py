@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 SETTINGS_PREFIX = "lembro."
 #: Options whose ini ``none`` is Python's None (the rest parse it themselves; samesite's ``none`` is SameSite=None,
 #: its empty value None).
-_NULLABLE = ("secret", "domain", "type", "key_prefix")
+_NULLABLE = ("secret", "domain", "type", "key_prefix", "owner_key")
 _FLASH = "_f_"
 _CSRF = "_csrft_"
 #: Set in ``request.environ`` by the tween: a session first used after the response callbacks is finished by it.
@@ -172,7 +172,7 @@ def settings_options(settings: dict[str, Any]) -> dict[str, Any]:
     """The ``lembro.*`` settings of an ini file as factory options (``lembro.max_size`` -> ``max_size``).
 
     A ``lembro.secret`` of several lines is a rotation list, newest first; ``none`` for ``secret``,
-    ``domain``, ``type`` or ``key_prefix`` is None, as it is for every other option that takes None (an empty value
+    ``domain``, ``type``, ``key_prefix`` or ``owner_key`` is None, as it is for every other option that takes None (an empty value
     too, but for ``secret``, where it is refused, and ``key_prefix``, where it is the empty prefix). An empty
     ``samesite`` is None, no SameSite attribute; its ``none`` is SameSite=None.
     """

@@ -182,6 +182,8 @@ class Session(MutableMapping[str, Any]):
         self._load()
         self._id = new_session_id()
         self._dirty = self._modified = True
+        if self._stored is not None and self._backend.owner_key is not None:  # revoke(keep=session.id) keeps it
+            self._backend.regenerating[self._id] = self
 
     def save(self) -> None:
         """Store the session now; never needed for ordinary use, where the response saves it."""

@@ -7,9 +7,10 @@ Mount it wherever you like, behind your own auth::
 
 The page is self-contained (inline CSS and SVG, no JavaScript, no external
 assets): the store against its caps, sessions and bytes of the two eviction
-tiers (returning users, one-shot clients), evictions by tier (a returning
-session evicted is flagged: the cap is too small), expirations, and recent
-history sampled at each purge. It never shows session ids or data.
+tiers (returning users, one-shot clients), owners (the users signed in, by
+``owner_key``) and their sessions, evictions by tier (a returning session
+evicted is flagged: the cap is too small), expirations, and recent history
+sampled at each purge. It never shows session ids, owners or data.
 """
 
 from __future__ import annotations
@@ -213,6 +214,16 @@ def _tiers(stats: Mapping[str, Any]) -> str:
             f"{rows}</table>")
 
 
+def _owners(stats: Mapping[str, Any]) -> str:
+    """Owners (the values of ``owner_key``: users signed in) and the live sessions they own."""
+    rows = "".join(f"<tr><th>{label}</th><td>{int(stats.get(key, 0)):,}</td></tr>"
+                   for key, label in (("owners", "Owners"), ("owned_sessions", "Owned sessions")))
+    return f'<table class="tiers">{rows}</table>'
+
+
+#: Under the sessions' figure: what the owners are.
+_OWNERS_WHY = " Owners: users signed in (<code>owner_key</code>); owned sessions: the ones they hold."
+
 _BEAKER_STORES = (" Beaker sessions and Beaker caches are kept in a store of their own each (a cache never "
                   "evicts a signed-in user), unless both name one store with <code>store_name</code>.")
 #: Shown while the store's ``multiprocess`` is set (by SessionFactory, when the server said ``wsgi.multiprocess``).
@@ -235,10 +246,11 @@ def render_html(stats: Mapping[str, Any], history: list[dict[str, Any]], name: s
     ]
     if stats["max_sessions"]:
         count, limit = int(stats["sessions"]), int(stats["max_sessions"])
-        cards.append(_card("Sessions", f"{count:,} of {limit:,}", "Live sessions against the count cap.",
-                           _gauge(count, limit, "sessions against the count cap")))
+        cards.append(_card("Sessions", f"{count:,} of {limit:,}", f"Live sessions against the count cap.{_OWNERS_WHY}",
+                           _gauge(count, limit, "sessions against the count cap"), after=_owners(stats)))
     else:
-        cards.append(_card("Sessions", f"{int(stats['sessions']):,}", "Live sessions; no count cap is set."))
+        cards.append(_card("Sessions", f"{int(stats['sessions']):,}",
+                           f"Live sessions; no count cap is set.{_OWNERS_WHY}", after=_owners(stats)))
     cards += [
         _card("Returning and one-shot", "", "Returning: read back since written. One-shot: never read back "
               "(crawlers, floods); evicted first.", _tiers(stats)),

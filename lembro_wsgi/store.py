@@ -43,7 +43,13 @@ log = logging.getLogger("lembro_wsgi")
 #: Bytes each stored session costs besides its pickled data and its id: the
 #: entry object, its dict slot, its heap slot, the timestamps and the (expiry, write order) key it holds
 #: (measured with tracemalloc by benchmarks/store_memory.py).
-ENTRY_OVERHEAD = 344
+ENTRY_OVERHEAD = 352
+
+#: Bytes an owned session costs besides its owner's text (``id_size`` of it, counted per session as each
+#: write brings its own): its slot in its owner's dict of ids, and, counted for each session as if every owner
+#: had one (the worst case), that dict itself and its slot in the store's index of owners (measured with
+#: tracemalloc by benchmarks/store_memory.py --owners).
+OWNER_OVERHEAD = 208
 
 #: Sessions removed per hold of the store's lock (expired or evicted beyond what a write needs); a chunk takes
 #: one or two milliseconds at 1M sessions (whose heaps miss the CPU caches), so a concurrent request never waits
@@ -89,6 +95,8 @@ class StoreStats(TypedDict):
     one_shot_sessions: int
     one_shot_bytes: int
     one_shot_evictions: int
+    owners: int
+    owned_sessions: int
 
 
 class SessionTooLarge(ValueError):
@@ -96,12 +104,14 @@ class SessionTooLarge(ValueError):
 
 
 class _Entry:
-    __slots__ = ("blob", "expires", "heap", "hkey", "index", "plain", "seq", "sid", "size", "timeout", "used", "warm")
+    __slots__ = ("blob", "expires", "heap", "hkey", "index", "owner", "plain", "seq", "sid", "size", "timeout", "used",
+                 "warm")
     blob: Any  # the pickle (bytes), or the str or bytes value itself when plain
     expires: float
     heap: Any  # heap, hkey and index belong to the EvictionOrder
     hkey: tuple[float, int]
     index: int
+    owner: str | tuple[str, str] | None  # the owner's key (see owner_text) in the store's index of owners
     plain: bool  # blob is the value itself (a str or bytes), not its pickle
     seq: int
     sid: Hashable
@@ -130,6 +140,36 @@ def id_size(sid: Hashable) -> int:
 def blob_bytes(blob: Any) -> int:
     """Bytes a stored value holds: its pickle, or the bytes or ASCII str kept as it is."""
     return _BYTES_HEADER + len(blob) if type(blob) is bytes else _getsizeof(blob)
+
+
+#: An owner as the store takes it: a str or an int (compared as text), or a ``(scope, owner)`` pair, which
+#: is another owner than the bare one (an app's key prefix in a store it shares with others).
+Owner = str | int | tuple[str, str | int] | None
+
+
+def owner_text(owner: object) -> str | None:
+    """The text an owner is known by: a str as it is, an int in decimal (``42`` and ``'42'`` are one
+    owner), ``None`` for no owner; anything else (a bool too) raises ``ValueError`` naming ``owner``."""
+    if owner is None or type(owner) is str:
+        return owner
+    if isinstance(owner, str):
+        return str.__str__(owner)  # a plain str copy: a subclass's own __str__ must not pick the owner
+    if isinstance(owner, int) and not isinstance(owner, bool):
+        return int.__repr__(owner)  # decimal digits, whatever an int subclass (an IntEnum) prints
+    raise ValueError(f"owner: expected a str, an int or None, got {type(owner).__name__} {owner!r:.60}")
+
+
+def _owner_key(owner: object) -> str | tuple[str, str] | None:
+    """The key an owner is indexed under: its text, or ``(scope, text)`` for a scoped owner."""
+    if type(owner) is tuple and len(owner) == 2 and type(owner[0]) is str and owner[1] is not None:
+        text = owner_text(owner[1])
+        return None if text is None else (owner[0], text)
+    return owner_text(owner)
+
+
+def owner_cost(text: str | tuple[str, str]) -> int:
+    """Bytes a session's owner adds to its size: its text, and its place in the index of owners."""
+    return id_size(text) + OWNER_OVERHEAD
 
 
 def short_id(sid: object) -> str:
@@ -209,6 +249,10 @@ class LembroStore:
         self._sampled = (0, 0, 0)  # evictions, expirations and returning evictions at the last sample
         self._purger: Purger | None = None
         self._refused: dict[Hashable, None] = {}  # ids refused lately: warned once each, not at every retry
+        # The owners' index: each owner's text to its sessions' ids (a dict as an ordered set), kept exact by
+        # _own and _forget; an owner leaves it with its last session. _owned counts the ids it holds.
+        self._owners: dict[str | tuple[str, str], dict[Hashable, None]] = {}
+        self._owned = 0
         self._start_purger()
         _live_stores.add(self)
 
@@ -255,30 +299,102 @@ class LembroStore:
             self._undecodable(sid, blob, exc)
             return None
 
-    def set(self, sid: Hashable, data: Any, timeout: float | str | None = None) -> None:
+    def set(self, sid: Hashable, data: Any, timeout: float | str | None = None, *, owner: Owner = None,
+            max_per_owner: int | None = None) -> None:
         """Store a copy of ``data`` under ``sid``; ``timeout`` overrides the default lifetime (``math.inf``:
-        no expiry; the caps still apply).
+        no expiry; the caps still apply); ``owner`` (a str or an int, compared as text) lists it under
+        ``owned_by(owner)`` (a ``(scope, owner)`` pair is another owner than the bare one: an app's own, in a
+        store it shares), and ``None`` leaves it, or makes it, unowned. With ``max_per_owner``, the
+        owner's least recently used other sessions are destroyed, in the same step, until that many are left.
 
         Raises ``SessionTooLarge`` (leaving any earlier value intact) when the
-        session alone is larger than ``max_size``.
+        session alone is larger than ``max_size``, and ``ValueError`` (nothing
+        changed) for an owner of another type.
         """
-        self._write(sid, data, timeout, None)
+        self._write(sid, data, timeout, None, owner, max_per_owner)
 
-    def replace(self, sid: Hashable, data: Any, timeout: float | str | None = None) -> bool:
+    def replace(self, sid: Hashable, data: Any, timeout: float | str | None = None, *,
+                owner: Owner = None, max_per_owner: int | None = None) -> bool:
         """``set``, but only while ``sid`` is live; returns whether it was written.
 
-        A session destroyed (logout), expired or evicted since it was read is
-        not brought back by a request that was still holding it.
+        A session destroyed (logout, ``revoke``), expired or evicted since it
+        was read is not brought back by a request that was still holding it.
         """
-        return self._write(sid, data, timeout, sid)
+        return self._write(sid, data, timeout, sid, owner, max_per_owner)
 
-    def move(self, old: Hashable, new: Hashable, data: Any, timeout: float | str | None = None) -> bool:
+    def move(self, old: Hashable, new: Hashable, data: Any, timeout: float | str | None = None, *,
+             owner: Owner = None, max_per_owner: int | None = None) -> bool:
         """Store ``data`` under ``new`` in place of ``old``, which is removed; returns whether it was done.
 
-        One atomic step: ``new`` keeps ``old``'s eviction tier, and nothing
-        changes when ``old`` is gone or the data is refused (``SessionTooLarge``).
+        One atomic step: ``new`` keeps ``old``'s eviction tier (not its owner:
+        ``owner`` is ``new``'s), and nothing changes when ``old`` is gone or
+        the data is refused (``SessionTooLarge``).
         """
-        return self._write(new, data, timeout, old)
+        return self._write(new, data, timeout, old, owner, max_per_owner)
+
+    def owned_by(self, owner: Owner) -> list[tuple[Hashable, float, Any]]:
+        """The live sessions of ``owner`` as ``(sid, used, data)``, most recently used first; ``used`` is the
+        store's clock at the session's last write or touch, ``data`` a copy read in the same step as the
+        rest. ``None`` and an unknown owner give ``[]``. Nothing listed is touched or made returning.
+
+        It looks only at that owner's sessions (through the owners' index), however many others the store
+        holds, a chunk per hold of the lock; one found expired and not yet removed is removed now, as
+        expired, and not listed.
+        """
+        text = _owner_key(owner)
+        if text is None:
+            return []
+        found: list[tuple[float, int, Hashable, Any, bool]] = []
+        with self._lock:
+            sids = list(self._owners.get(text, ()))  # a C-level copy: fast even for a huge owner
+        for start in range(0, len(sids), CHUNK):
+            if start:
+                _pause()
+            removed: Removed = []
+            with self._lock:
+                now = self.clock()
+                for sid in sids[start:start + CHUNK]:
+                    entry = self._live(sid, now, removed)
+                    if entry is not None and entry.owner == text:
+                        found.append((entry.used, entry.seq, sid, entry.blob, entry.plain))
+            self._report(removed)
+        found.sort(reverse=True)  # by last use, then write order (unique: the rest is never compared)
+        listed = ((sid, used, blob if plain else self._unpickle(sid, blob)) for used, _, sid, blob, plain in found)
+        return [item for item in listed if item[2] is not _UNDECODABLE]
+
+    def revoke(self, owner: Owner, keep: Hashable | None = None) -> list[Hashable]:
+        """Destroy every live session of ``owner`` but ``keep`` (sign out everywhere else); returns their ids.
+
+        A chunk per hold of the lock, until the owner has no session left but
+        ``keep``: one moved to a new id meanwhile (a sign-in) is revoked there.
+        Like ``destroy()``, the sessions revoked are not reported to
+        ``on_evict`` (one found expired meanwhile is, as expired, and is not in the list).
+        """
+        text = _owner_key(owner)
+        if text is None:
+            return []
+        revoked: list[Hashable] = []
+        rounds = 1 + len(self._owners.get(text, ())) // CHUNK + 1  # the owner's sessions, and a chunk of newcomers
+        for round_ in range(rounds):
+            if round_:
+                _pause()
+            removed: Removed = []
+            with self._lock:
+                now = self.clock()
+                sids = self._owners.get(text)
+                chunk = list(itertools.islice(sids, CHUNK + 1)) if sids else []
+                before = len(revoked) + len(removed)
+                for sid in chunk:
+                    entry = self._live(sid, now, removed)
+                    if entry is not None and sid != keep:
+                        self._drop(entry)
+                        revoked.append(sid)
+                left = self._owners.get(text) or {}
+                more = len(revoked) + len(removed) > before and (len(left) > 1 or (bool(left) and keep not in left))
+            self._report(removed)
+            if not more:
+                break
+        return revoked
 
     def touch(self, sid: Hashable, timeout: float | str | None = None) -> bool:
         """Restart the idle timer of a live session (with its own or a new ``timeout``).
@@ -316,6 +432,8 @@ class LembroStore:
         with self._lock:
             self._entries.clear()
             self._order.clear()
+            self._owners.clear()
+            self._owned = 0
             self._bytes = self._warm_bytes = 0
             self._draining = False
 
@@ -417,6 +535,8 @@ class LembroStore:
                 "one_shot_sessions": len(self._entries) - warm_sessions,
                 "one_shot_bytes": self._bytes - self._warm_bytes,
                 "one_shot_evictions": self._evictions - self._warm_evictions,
+                "owners": len(self._owners),
+                "owned_sessions": self._owned,
             }
         self._report(removed)
         return stats
@@ -443,8 +563,11 @@ class LembroStore:
 
     # -- internals (called with the lock held, except _report, _write, _unpickle and _undecodable)
 
-    def _write(self, sid: Hashable, data: Any, timeout: float | str | None, source_sid: Hashable | None) -> bool:
-        """Store ``data`` under ``sid``; with ``source_sid``, only while that session is live, taking its place."""
+    def _write(self, sid: Hashable, data: Any, timeout: float | str | None, source_sid: Hashable | None,
+               owner: Owner, max_per_owner: int | None = None) -> bool:
+        """Store ``data`` under ``sid`` for ``owner``; with ``source_sid``, only while that session is live,
+        taking its place; ``max_per_owner`` then bounds the owner's sessions."""
+        text = owner if owner is None or type(owner) is str else _owner_key(owner)  # checked before any change
         if timeout is None:
             lifetime = self.timeout
         elif type(timeout) is float and 0 < timeout <= MAX_SECONDS:  # parse_seconds's own fast path, uncalled
@@ -472,6 +595,10 @@ class LembroStore:
                 entry = None
             # A rewritten entry keeps its id object (a dict keeps the first key), so its id's size is known.
             fixed = id_size(sid) + ENTRY_OVERHEAD if entry is None else entry.size - blob_bytes(entry.blob)
+            if entry is not None and entry.owner is not None:
+                fixed -= owner_cost(entry.owner)
+            if text is not None:
+                fixed += owner_cost(text)
             size = blob_size + fixed
             refused = size > self.max_size  # then nothing changes, and the error is raised unlocked
             written = not refused
@@ -483,7 +610,7 @@ class LembroStore:
             if written:
                 if entry is None:
                     entry = entries[sid] = _Entry()
-                    entry.sid, entry.warm, entry.heap, entry.size = sid, False, None, 0
+                    entry.sid, entry.warm, entry.heap, entry.size, entry.owner = sid, False, None, 0, None
                 if source is not None and source is not entry:
                     self._drop(source)
                 grown = size - entry.size
@@ -491,7 +618,11 @@ class LembroStore:
                 if entry.warm:  # the returning tier's share (_tier moves it when the tier changes)
                     self._warm_bytes += grown
                 entry.blob, entry.plain, entry.size = blob, plain, size
+                if entry.owner != text:
+                    self._own(entry, text)
                 self._renew(entry, lifetime, now, entry.warm if source is None else source.warm)
+                if max_per_owner is not None and text is not None and len(self._owners[text]) > max_per_owner:
+                    self._limit(entry, text, max_per_owner, now, removed)
                 if self._draining or self._bytes > self.max_size or len(entries) > (self.max_sessions or _INF):
                     removed += self._shrink(entry, now)
         finally:
@@ -564,11 +695,57 @@ class LembroStore:
         self._forget(entry)
 
     def _forget(self, entry: _Entry) -> None:
-        """Remove an entry already out of the eviction order from the mapping and the accounting."""
+        """Remove an entry already out of the eviction order from the mapping, the owners' index and the
+        accounting: the one way out of the store, so the index stays exact on every path."""
         del self._entries[entry.sid]
         self._bytes -= entry.size
         if entry.warm:
             self._warm_bytes -= entry.size
+        if entry.owner is not None:
+            self._disown(entry, entry.owner)
+
+    def _own(self, entry: _Entry, text: str | tuple[str, str] | None) -> None:
+        """Index ``entry`` under the owner ``text`` (``None``: no owner) in place of its current owner (its
+        size already counts the new owner's cost)."""
+        if entry.owner is not None:
+            self._disown(entry, entry.owner)
+        if text is not None:
+            sids = self._owners.get(text)
+            if sids is None:
+                sids = self._owners[text] = {}
+            sids[entry.sid] = None
+            self._owned += 1
+        entry.owner = text
+
+    def _disown(self, entry: _Entry, owner: str | tuple[str, str]) -> None:
+        """Take ``entry`` out of the index of ``owner``, its owner; an owner with no session left leaves it."""
+        sids = self._owners[owner]
+        del sids[entry.sid]
+        if not sids:
+            del self._owners[owner]
+        self._owned -= 1
+        entry.owner = None
+
+    def _owned_entries(self, text: str | tuple[str, str], now: float, removed: Removed) -> list[_Entry]:
+        """The live entries of the owner ``text``; those found expired are removed (as expired) meanwhile."""
+        sids = self._owners.get(text)
+        if sids is None:
+            return []
+        entries = self._entries
+        owned = [entries[sid] for sid in sids]
+        live = [entry for entry in owned if entry.expires > now]
+        if len(live) < len(owned):
+            for entry in owned:
+                if entry.expires <= now:
+                    self._lapse(entry, removed)
+        return live
+
+    def _limit(self, keep: _Entry, text: str | tuple[str, str], most: int, now: float, removed: Removed) -> None:
+        """Destroy the least recently used live sessions of ``text`` but ``keep`` until ``most`` are left."""
+        others = [entry for entry in self._owned_entries(text, now, removed) if entry is not keep]
+        others.sort(key=_recency)
+        for entry in others[:max(len(others) + 1 - most, 0)]:
+            self._drop(entry)
 
     def _expire(self, now: float, limit: int | None = None) -> Removed:
         """Remove up to ``limit`` (a chunk) of the sessions expired at ``now``.
@@ -684,6 +861,11 @@ class LembroStore:
         self._lock = threading.Lock()
         self._purger = None
         self._start_purger()
+
+
+def _recency(entry: _Entry) -> tuple[float, int]:
+    """Sort key of ``owned_by``: last use, then write order (the later of two uses in the same tick first)."""
+    return (entry.used, entry.seq)
 
 
 def _pause() -> None:

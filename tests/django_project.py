@@ -5,6 +5,7 @@ database), django.contrib.auth and sessions, ``SESSION_ENGINE = "lembro_wsgi.dja
 URLconf. ``LOGGING_CONFIG`` is None so Django leaves the logging of the other tests alone.
 """
 
+import contextlib
 import threading
 
 import django
@@ -38,6 +39,25 @@ from lembro_wsgi.django import stats_view
 
 #: The slow view's two gates: ``started`` once it has read the session, and ``release`` to let it finish.
 SLOW = {"started": threading.Event(), "release": threading.Event()}
+
+
+@contextlib.contextmanager
+def slow_request(client, path="/slow"):
+    """``client.get(path)`` on a thread, held by the view (``/slow``, ``/rotate``) once it has loaded its
+    session while the block runs; its response is ``answers["response"]`` after the block."""
+    from tests.conftest import GATE
+
+    SLOW["started"].clear()
+    SLOW["release"].clear()
+    answers = {}
+    thread = threading.Thread(target=lambda: answers.update(response=client.get(path)))
+    thread.start()
+    try:
+        assert SLOW["started"].wait(GATE)  # it has loaded its session
+        yield answers
+    finally:
+        SLOW["release"].set()
+        thread.join(GATE)
 
 
 def whoami(request):

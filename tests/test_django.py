@@ -22,7 +22,7 @@ import lembro_wsgi.django
 from lembro_wsgi import LembroStore
 from lembro_wsgi.django import SessionStore
 from tests.conftest import GATE
-from tests.django_project import SLOW  # configures Django (once for the run)
+from tests.django_project import slow_request  # configures Django (once for the run)
 
 LEMBRO, CACHE = "lembro_wsgi.django", "django.contrib.sessions.backends.cache"
 USER, PASSWORD = "ana", "ana's password"
@@ -131,19 +131,11 @@ def test_a_signed_in_user_outlives_a_flood_ten_times_the_cap_and_the_cache_engin
 def test_logout_is_final_against_a_slow_request_of_the_same_session(backend):
     user = signed_in()
     key = key_of(user)
-    tab, answers = same_browser(user), {}
-    SLOW["started"].clear()
-    SLOW["release"].clear()
-    thread = threading.Thread(target=lambda: answers.update(slow=tab.get("/slow")))
-    thread.start()
-    try:
-        assert SLOW["started"].wait(GATE)  # it has loaded the signed-in session
+    tab = same_browser(user)
+    with slow_request(tab) as answers:  # it has loaded the signed-in session
         assert user.post("/logout").status_code == 200
         assert not SessionStore().exists(key)
-    finally:
-        SLOW["release"].set()
-        thread.join(GATE)
-    slow = answers["slow"]
+    slow = answers["response"]
     assert slow.status_code == 400  # SessionInterrupted, from SessionMiddleware: the engine raised UpdateError
     assert COOKIE not in slow.cookies  # no cookie handed back for the old key
     assert not SessionStore().exists(key)
@@ -175,7 +167,7 @@ def test_the_same_app_on_redis_by_settings_alone(configure, redis_url):
         assert user.get("/").json() == {"visits": visits, "user": USER, "authenticated": True}
     client = redis.Redis.from_url(redis_url)
     key = key_of(user)
-    stored = [name.decode() for name in client.keys("*")]
+    stored = [name.decode() for name in client.keys("*:session")]  # beside it: its owner and the owner's index
     assert stored == [f"beaker_cache:django:{key}:session"]  # Beaker's key, under the engine's prefix
     assert 0 < client.ttl(stored[0]) <= 1209600  # Django's SESSION_COOKIE_AGE
     assert user.post("/logout").status_code == 200
@@ -422,17 +414,8 @@ def test_a_cycle_key_after_a_logout_does_not_sign_the_user_back_in(backend):
     user.post("/login", {"username": USER, "password": PASSWORD})
     tab = Client()
     tab.cookies["sessionid"] = key_of(user)
-    answers = {}
-    SLOW["started"].clear()
-    SLOW["release"].clear()
-    thread = threading.Thread(target=lambda: answers.update(rotated=tab.get("/rotate")))
-    thread.start()
-    try:
-        assert SLOW["started"].wait(GATE)
+    with slow_request(tab, "/rotate"):
         user.post("/logout")
-    finally:
-        SLOW["release"].set()
-        thread.join(GATE)
     assert tab.get("/peek").json()["authenticated"] is False  # fails: signed in again under the new key
 
 

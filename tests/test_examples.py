@@ -202,3 +202,107 @@ def test_django_example_on_a_real_server():
     finally:
         stop(process)
     assert_refused(EXAMPLES / "django_app.py", "your-secret-key")
+
+
+def listed(text):
+    """The rows of the Flask example's "Your sessions" table: (started, last used, visits, browser, mark)."""
+    table = re.search(r"<table[^>]*>(.*?)</table>", text, re.DOTALL)
+    if table is None:
+        return []
+    rows = re.findall(r"<tr>(.*?)</tr>", table.group(1), re.DOTALL)[1:]  # the header row apart
+    return [tuple(re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.DOTALL))
+            for row in rows]
+
+
+def this_one(rows):
+    """The browser column of the rows marked "this one"."""
+    return [row[3] for row in rows if row[4] == "this one"]
+
+
+def test_flask_example_your_sessions_escapes_checks_the_token_and_follows_sign_in_and_out():
+    store = LembroStore(interval=None)
+    app = load_example("flask_app").make_app(store=store)
+    script = "<script>alert(1)</script>"
+    laptop = webtest.TestApp(app, extra_environ={"HTTP_USER_AGENT": script})
+    phone = webtest.TestApp(app, extra_environ={"HTTP_USER_AGENT": "phone"})
+    visitor = webtest.TestApp(app)
+    assert "Not logged in" in laptop.get("/sessions").text and "<table" not in laptop.get("/sessions").text
+    assert "Your sessions" not in laptop.get("/").text
+    for client in (laptop, phone):
+        assert "Your sessions" in log_in(client, "<b>Eve</b>").text
+    visitor.get("/")
+    page = laptop.get("/sessions").text
+    assert "<b>Eve</b>" not in page and "&lt;b&gt;Eve&lt;/b&gt;" in page
+    assert script not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    rows = listed(page)
+    assert len(rows) == 2 and this_one(rows) == ["&lt;script&gt;alert(1)&lt;/script&gt;"]
+    assert all(re.fullmatch(r"\d+ s ago", row[0]) and re.fullmatch(r"\d+ s ago", row[1]) for row in rows), rows
+    moments = re.findall(r'<time datetime="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}" title="([^"]+)">', page)
+    assert len(moments) == 4 and all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", m) for m in moments)
+    sessions = app.extensions["lembro"].sessions
+    assert [found.data["user"] for found in sessions.owned_by("<b>Eve</b>")] == ["<b>Eve</b>"] * 2
+    stats = store.stats()
+    assert (stats["sessions"], stats["owners"], stats["owned_sessions"]) == (3, 1, 2)  # the visitor owns none
+
+    laptop.post("/sessions", {"csrf_token": "forged"}, status=403)  # a cross-site form signs no one out
+    laptop.post("/sessions", status=403)
+    assert len(listed(phone.get("/sessions").text)) == 2 and this_one(listed(phone.get("/sessions").text)) == ["phone"]
+
+    assert "Logged out" in log_out(phone).text  # a sign-out leaves the list
+    assert this_one(listed(laptop.get("/sessions").text)) == ["&lt;script&gt;alert(1)&lt;/script&gt;"]
+    assert len(listed(laptop.get("/sessions").text)) == 1
+    page = laptop.get("/sessions").form.submit().follow().text  # nobody else to sign out
+    assert "Signed out 0 other sessions." in page and len(listed(page)) == 1
+    store.close()
+
+
+def test_flask_example_your_sessions_on_a_real_server():
+    """Two browsers sign in as one user on the example served as the README serves it: each lists both sessions
+    with itself marked, and "sign out everywhere else" from one signs the other out and keeps itself signed in."""
+    from tests.test_examples_safety import start, stop  # that module imports this one
+
+    process, output, base = start([EXAMPLES / "flask_app.py", "--port", "0"])
+    try:
+        assert base, output
+
+        class Browser:
+            def __init__(self, agent):
+                self.agent = agent
+                jar = http.cookiejar.CookieJar()
+                self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+
+            def open(self, path, fields=None):
+                data = None if fields is None else urllib.parse.urlencode(fields).encode()
+                request = urllib.request.Request(base + path, data=data, headers={"User-Agent": self.agent})
+                with self.opener.open(request, timeout=10) as response:
+                    return response.read().decode()
+
+            def token(self, path):
+                return re.search(r'name="csrf_token" value="([^"]+)"', self.open(path)).group(1)
+
+            def log_in(self, name):
+                return self.open("/login", {"name": name, "csrf_token": self.token("/login")})  # 303 to /
+
+        laptop, phone, other = Browser("laptop"), Browser("phone"), Browser("other")
+        assert "Hello Ana. Visits in this session: 1" in laptop.log_in("Ana")
+        assert "Hello Ana. Visits in this session: 1" in phone.log_in("Ana")
+        assert "Hello Bo." in other.log_in("Bo")
+        assert "Visits in this session: 3" in (laptop.open("/"), laptop.open("/"))[1]
+        rows = listed(laptop.open("/sessions"))
+        assert [(row[2], row[3]) for row in rows] == [("3", "laptop"), ("1", "phone")]  # most recently used first
+        assert this_one(rows) == ["laptop"]
+        assert this_one(listed(phone.open("/sessions"))) == ["phone"]
+        assert [row[3] for row in listed(other.open("/sessions"))] == ["other"]  # Bo sees his own only
+
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            laptop.open("/sessions", {"csrf_token": "forged"})
+        assert refused.value.code == 403
+        page = laptop.open("/sessions", {"csrf_token": laptop.token("/sessions")})  # "sign out everywhere else"
+        assert "Signed out 1 other session." in page
+        assert [(row[3], row[4]) for row in listed(page)] == [("laptop", "this one")]
+        assert "Hello anonymous. Visits in this session: 1" in phone.open("/")  # its next request is anonymous
+        assert "Not logged in" in phone.open("/sessions")
+        assert "Hello Ana. Visits in this session: 4" in laptop.open("/")  # kept signed in, same session
+        assert "Hello Bo." in other.open("/")  # another user's sessions are not touched
+    finally:
+        stop(process)

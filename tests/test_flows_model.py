@@ -2,8 +2,9 @@
 
 The machine drives a real ``LembroMiddleware`` (small caps, fake clock) and
 checks after every step that no client sees another's data, a retired id
-(logout, login) never comes back, both caps hold, a returning client is never
-evicted while a one-shot session remains, and a refused write changes nothing.
+(logout, login, revoke) never comes back, both caps hold, a returning client is never
+evicted while a one-shot session remains, a refused write changes nothing, and
+``owned_by(o)`` is exactly the live sessions whose data holds ``o`` under ``owner_key``.
 """
 
 import json
@@ -37,7 +38,8 @@ def model_app(environ, start_response):
             session.save()  # as some apps do; the response must not count it as the client coming back
     elif path == "/login":
         session.regenerate()
-        session["owner"] = session["user"] = query["owner"]
+        session["owner"] = query["owner"]
+        session["user"] = query.get("user", query["owner"])  # signed in as someone: several devices of one user
     elif path == "/logout":
         session.invalidate()
     elif path == "/big":
@@ -68,7 +70,7 @@ class FlowMachine(RuleBasedStateMachine):
         self.clock = FakeClock()
         self.store = LembroStore(interval=None, max_size=MAX_SIZE, max_sessions=MAX_SESSIONS, timeout=TIMEOUT,
                                  clock=self.clock, on_evict=self.evicted)
-        self.app = LembroMiddleware(model_app, store=self.store, timeout=TIMEOUT)
+        self.app = LembroMiddleware(model_app, store=self.store, timeout=TIMEOUT, owner_key="user")
         self.clients = {}
         self.retired = set()        # ids a logout or login retired: never to come back
         self.bursts = set()         # one-shot clients' ids
@@ -132,19 +134,30 @@ class FlowMachine(RuleBasedStateMachine):
         assert data == (client.expected or {})
         assert sent is None  # a read-only request sends no cookie
 
-    @rule(name=NAMES)
-    def login(self, name):
+    @rule(name=NAMES, user=st.none() | NAMES)
+    def login(self, name, user):
         client = self.client(name)
         self.loaded(client)
-        data, sent = self.request(client, f"/login?owner={name}")
+        user = user or name
+        data, sent = self.request(client, f"/login?owner={name}&user={user}")
         assert sent and sent != client.sid
         if client.sid is not None:  # still live through the request: moved, keeping its standing
             self.retired.add(client.sid)
         else:
             client.expected, client.returning = {}, False
         client.sid = sent
-        client.expected = {**client.expected, "owner": name, "user": name}
+        client.expected = {**client.expected, "owner": name, "user": user}
         assert data == client.expected
+
+    @rule(user=NAMES, keeper=st.none() | NAMES)
+    def revoke(self, user, keeper):
+        keep = self.client(keeper).sid if keeper else None
+        revoked = [c for c in self.clients.values()
+                   if c.sid is not None and c.sid != keep and c.expected.get("user") == user]
+        assert self.app.sessions.revoke(user, keep=keep) == len(revoked)
+        for client in revoked:  # signed out as by a logout: the id never comes back
+            self.retired.add(client.sid)
+            client.sid, client.expected, client.returning = None, None, False
 
     @rule(name=NAMES)
     def logout(self, name):
@@ -231,6 +244,15 @@ class FlowMachine(RuleBasedStateMachine):
             owner = self.clients.get(record["data"]["owner"])
             assert sid in self.bursts or (owner is not None and owner.sid == sid), "a session nobody holds"
         assert not (self.retired & set(live)), "a retired id came back"
+
+    @invariant()
+    def owned_by_is_exactly_the_live_sessions_of_each_owner(self):
+        live = {key[0]: record for key, record in self.store.all().items()}
+        for user in ("ana", "bo", "cy", "di"):
+            found = self.app.sessions.owned_by(user)
+            assert {s.id for s in found} == {sid for sid, record in live.items() if record["data"].get("user") == user}
+            assert all(s.data == live[s.id]["data"] for s in found)
+            assert [s.accessed for s in found] == sorted((s.accessed for s in found), reverse=True)
 
     @invariant()
     def caps_hold(self):

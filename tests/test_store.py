@@ -264,6 +264,7 @@ def test_stats_figures(make_store, clock):
         "evictions": 0, "expirations": 0, "purges": 0,
         "returning_sessions": 0, "returning_bytes": 0, "returning_evictions": 0,
         "one_shot_sessions": 0, "one_shot_bytes": 0, "one_shot_evictions": 0,
+        "owners": 0, "owned_sessions": 0,
     }
     for i in range(11):
         store.set(str(i), i)

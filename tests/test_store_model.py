@@ -11,12 +11,14 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from lembro_wsgi import LembroStore, SessionTooLarge
 from lembro_wsgi import store as store_module
-from lembro_wsgi.store import ENTRY_OVERHEAD, LOW_WATER
+from lembro_wsgi.store import ENTRY_OVERHEAD, LOW_WATER, OWNER_OVERHEAD
 
 ALL_IDS = [f"sid{i}" for i in range(12)]
 IDS = st.sampled_from(ALL_IDS)
 DATA = st.builds(lambda n, tag: {"tag": tag, "pad": "x" * n}, st.integers(0, 900), st.integers(0, 9))
 TIMEOUTS = st.sampled_from([None, 1, 5, 30])
+ALL_OWNERS = [None, "alice", 42, "42", "bob"]  # 42 and "42" are one owner
+OWNERS = st.sampled_from(ALL_OWNERS)
 CAP = 4000
 WRITES = itertools.count()  # write order: ties go oldest first
 
@@ -24,9 +26,12 @@ WRITES = itertools.count()  # write order: ties go oldest first
 class Model:
     """What a session should be, by the DESIGN rules."""
 
-    def __init__(self, sid, data, lifetime, now):
+    def __init__(self, sid, data, lifetime, now, owner=None):
         self.data = data
+        self.owner = None if owner is None else str(owner)
         self.size = sys.getsizeof(pickle.dumps(data, pickle.HIGHEST_PROTOCOL)) + sys.getsizeof(sid) + ENTRY_OVERHEAD
+        if self.owner is not None:
+            self.size += sys.getsizeof(self.owner) + OWNER_OVERHEAD
         self.warm = False
         self.renew(lifetime, now)
 
@@ -75,14 +80,14 @@ class StoreMachine(RuleBasedStateMachine):
         self.pending.update(gone)
         return len(gone)
 
-    def write(self, sid, data, timeout, source=None, method="set"):
+    def write(self, sid, data, timeout, source=None, method="set", owner=None):
         """One write through ``method``; ``source`` is the id it is conditional on (replace, move)."""
         self.expire()
-        fresh = Model(sid, data, self.default_timeout if timeout is None else timeout, self.now)
+        fresh = Model(sid, data, self.default_timeout if timeout is None else timeout, self.now, owner)
         self.evicted.clear()
-        call = {"set": lambda: self.store.set(sid, data, timeout),
-                "replace": lambda: self.store.replace(sid, data, timeout),
-                "move": lambda: self.store.move(source, sid, data, timeout)}[method]
+        call = {"set": lambda: self.store.set(sid, data, timeout, owner=owner),
+                "replace": lambda: self.store.replace(sid, data, timeout, owner=owner),
+                "move": lambda: self.store.move(source, sid, data, timeout, owner=owner)}[method]
         unchanged = fresh.size > CAP or (source is not None and source not in self.model)
         before = self.snapshot() if unchanged else None  # (it removes expired sessions: only when needed)
         if fresh.size > CAP:
@@ -109,17 +114,40 @@ class StoreMachine(RuleBasedStateMachine):
         self.check_eviction(sid)
         self.draining = (went_over or self.draining) and not self.under_low_water() and len(self.model) > 1
 
-    @rule(sid=IDS, data=DATA, timeout=TIMEOUTS)
-    def set(self, sid, data, timeout):
-        self.write(sid, data, timeout)
+    @rule(sid=IDS, data=DATA, timeout=TIMEOUTS, owner=OWNERS)
+    def set(self, sid, data, timeout, owner):
+        self.write(sid, data, timeout, owner=owner)
 
-    @rule(sid=IDS, data=DATA, timeout=TIMEOUTS)
-    def replace(self, sid, data, timeout):
-        self.write(sid, data, timeout, source=sid, method="replace")
+    @rule(sid=IDS, data=DATA, timeout=TIMEOUTS, owner=OWNERS)
+    def replace(self, sid, data, timeout, owner):
+        self.write(sid, data, timeout, source=sid, method="replace", owner=owner)
 
-    @rule(old=IDS, new=IDS, data=DATA, timeout=TIMEOUTS)
-    def move(self, old, new, data, timeout):
-        self.write(new, data, timeout, source=old, method="move")
+    @rule(old=IDS, new=IDS, data=DATA, timeout=TIMEOUTS, owner=OWNERS)
+    def move(self, old, new, data, timeout, owner):
+        self.write(new, data, timeout, source=old, method="move", owner=owner)
+
+    def owned(self, owner):
+        """The model's live sessions of ``owner``, most recently used first (last write or touch)."""
+        text = None if owner is None else str(owner)
+        mine = [(sid, m) for sid, m in self.model.items() if text is not None and m.owner == text]
+        return [sid for sid, m in sorted(mine, key=lambda item: (item[1].used, item[1].seq), reverse=True)]
+
+    @rule(owner=OWNERS)
+    def owned_by(self, owner):
+        """owned_by(o) is exactly the live sessions written for o, most recently used first (it removes only
+        that owner's expired sessions, as expired)."""
+        self.expire()
+        assert [sid for sid, _, _ in self.store.owned_by(owner)] == self.owned(owner)
+
+    @rule(owner=OWNERS, keep=st.one_of(st.none(), IDS))
+    def revoke(self, owner, keep):
+        self.expire()
+        expected = [sid for sid in self.owned(owner) if sid != keep]
+        self.evicted.clear()
+        assert sorted(self.store.revoke(owner, keep)) == sorted(expected)
+        assert all(reason == "expired" for _, reason in self.evicted)  # revoked ones are not evictions
+        for sid in expected:
+            del self.model[sid]
 
     def check_eviction(self, kept):
         """Victims are the coldest sessions; a write frees what the caps need, then goes down to the low-water
@@ -231,6 +259,11 @@ class StoreMachine(RuleBasedStateMachine):
         assert stats["sessions"] == len(self.model)
         assert stats["bytes"] == sum(m.size for m in self.model.values())
         assert 0 <= stats["bytes"] <= CAP
+        owners = {m.owner for m in self.model.values()} - {None}
+        assert stats["owners"] == len(owners)
+        assert stats["owned_sessions"] == sum(m.owner is not None for m in self.model.values())
+        for owner in ALL_OWNERS:
+            assert [sid for sid, _, _ in self.store.owned_by(owner)] == self.owned(owner)
 
     def teardown(self):
         self.store.close()

@@ -71,5 +71,5 @@ def test_the_typed_options_are_exactly_the_factorys():
     """SessionOptions lists SessionFactory's keywords (but session_class, which integrations set)."""
     parameters = set(inspect.signature(SessionFactory).parameters) - {"backend_options", "session_class"}
     backend = set(StoreOptions.__optional_keys__) - {"interval", "max_size", "max_sessions", "timeout", "store",
-                                                      "type", "key_prefix"}
+                                                      "type", "key_prefix", "owner_key", "max_per_owner"}
     assert set(SessionOptions.__optional_keys__) - backend == parameters

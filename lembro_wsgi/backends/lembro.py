@@ -9,11 +9,13 @@
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Hashable
 from typing import Any
 
-from ..backend import KEY, Record, SessionBackend
+from ..backend import KEY, OwnedSession, Record, SessionBackend, _is_record
 from ..namespace import LembroNamespaceManager
-from ..store import LembroStore
+from ..store import LembroStore, Owner
 
 
 class LembroBackend(SessionBackend):
@@ -25,6 +27,7 @@ class LembroBackend(SessionBackend):
     """
 
     lembro = True
+    indexes_owners = True
 
     def __init__(self, type: str | None = None, store: LembroStore | None = None,
                  timeout: float | str | None = 1800, key_prefix: str = "", **options: Any) -> None:
@@ -48,16 +51,43 @@ class LembroBackend(SessionBackend):
     def exists(self, sid: str) -> bool:
         return KEY in self._manager(sid)
 
+    def _key(self, sid: str) -> tuple[str, str]:
+        """The store's id for ``sid``: Beaker's ``(namespace, key)``, as ``LembroNamespaceManager`` keeps it."""
+        return (self.key_prefix + sid, KEY)
+
+    def _owner(self, record: Record) -> Owner:
+        """``record``'s owner as the store indexes it: scoped by the key prefix, so apps sharing a store
+        each have their own owners."""
+        if self.owner_key is None:  # the write path of apps without owners stays as it was
+            return None
+        text = self.owner(record)
+        return (self.key_prefix, text) if text is not None and self.key_prefix else text
+
     def save(self, sid: str, record: Record, timeout: float | None = None) -> None:
-        self._manager(sid, timeout)[KEY] = record
+        self.store.set(self._key(sid), record, self._lifetime if timeout is None else timeout,
+                       owner=self._owner(record), max_per_owner=self.max_per_owner)
 
     def replace(self, sid: str, record: Record, timeout: float | None = None) -> bool:
         """Rewrite ``sid`` only while it is still live, in one step under the store's lock."""
-        return bool(self._manager(sid, timeout).replace(KEY, record))
+        return self.store.replace(self._key(sid), record, self._lifetime if timeout is None else timeout,
+                                  owner=self._owner(record), max_per_owner=self.max_per_owner)
 
     def move(self, old: str, new: str, record: Record, timeout: float | None = None) -> bool:
         """One atomic step, which also keeps the session's eviction tier."""
-        return bool(self._manager(old, timeout).move(KEY, record, self.key_prefix + new))
+        return self.store.move(self._key(old), self._key(new), record, self._lifetime if timeout is None else timeout,
+                               owner=self._owner(record), max_per_owner=self.max_per_owner)
+
+    def owned_by(self, owner: str) -> list[OwnedSession]:
+        """Each session is read as the store lists it, untouched: listing a user's sessions is not their activity."""
+        store, start = self.store, len(self.key_prefix)
+        since_epoch = time.time() - store.clock()  # the store's clock to the wall clock
+        return [OwnedSession(_namespace(key)[start:], record["created"], since_epoch + used, record["data"])
+                for key, used, record in store.owned_by((self.key_prefix, owner) if self.key_prefix else owner)
+                if _is_record(record)]
+
+    def revoke(self, owner: str, keep: str | None = None) -> int:
+        return len(self.store.revoke((self.key_prefix, owner) if self.key_prefix else owner,
+                                     keep=None if keep is None else self._key(keep)))
 
     def touch(self, sid: str, timeout: float | None = None) -> bool:
         """The store restarts the timer alone."""
@@ -72,3 +102,8 @@ class LembroBackend(SessionBackend):
             del manager[KEY]
         except KeyError:
             pass
+
+
+def _namespace(key: Hashable) -> str:
+    """The namespace (key prefix and session id) of a store id ``(namespace, key)``."""
+    return str(key[0]) if isinstance(key, tuple) else str(key)
