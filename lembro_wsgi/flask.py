@@ -165,11 +165,11 @@ class FlaskCookie(SessionCookie):
 
 class FlaskSessionFactory(SessionFactory):
     """The interface's sessions: ``owned_by`` and ``revoke`` also look under the key prefix of the current
-    app's ``SESSION_COOKIE_NAME`` (a shared backend's keys follow it), so a shell or a worker that has
-    served no request yet finds the sessions other processes made."""
+    app's ``SESSION_COOKIE_NAME`` (a shared backend's keys follow it) when this interface serves that app,
+    so a shell or a worker that has served no request yet finds the sessions other processes made."""
 
     def _prefixes(self) -> list[SessionBackend]:
-        if flask.has_app_context():
+        if flask.has_app_context() and getattr(flask.current_app.session_interface, "sessions", None) is self:
             name = flask.current_app.config.get("SESSION_COOKIE_NAME")
             if isinstance(name, str) and name:
                 self.backend_for(name)

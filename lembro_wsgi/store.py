@@ -253,6 +253,7 @@ class LembroStore:
         # _own and _forget; an owner leaves it with its last session. _owned counts the ids it holds.
         self._owners: dict[str | tuple[str, str], dict[Hashable, None]] = {}
         self._owned = 0
+        self._revoking: list[set[Hashable]] = []  # the ids of owners a revoke is going through: they cannot move
         self._start_purger()
         _live_stores.add(self)
 
@@ -338,26 +339,15 @@ class LembroStore:
         rest. ``None`` and an unknown owner give ``[]``. Nothing listed is touched or made returning.
 
         It looks only at that owner's sessions (through the owners' index), however many others the store
-        holds, a chunk per hold of the lock; one found expired and not yet removed is removed now, as
-        expired, and not listed.
+        holds, a chunk per hold of the lock (an owner of more than a chunk is read over several, and a
+        session moving to a new id meanwhile may be left out); one found expired and not yet removed is
+        removed now, as expired, and not listed.
         """
         text = _owner_key(owner)
         if text is None:
             return []
         found: list[tuple[float, int, Hashable, Any, bool]] = []
-        with self._lock:
-            sids = list(self._owners.get(text, ()))  # a C-level copy: fast even for a huge owner
-        for start in range(0, len(sids), CHUNK):
-            if start:
-                _pause()
-            removed: Removed = []
-            with self._lock:
-                now = self.clock()
-                for sid in sids[start:start + CHUNK]:
-                    entry = self._live(sid, now, removed)
-                    if entry is not None and entry.owner == text:
-                        found.append((entry.used, entry.seq, sid, entry.blob, entry.plain))
-            self._report(removed)
+        self._each_owned(text, lambda entry: found.append((entry.used, entry.seq, entry.sid, entry.blob, entry.plain)))
         found.sort(reverse=True)  # by last use, then write order (unique: the rest is never compared)
         listed = ((sid, used, blob if plain else self._unpickle(sid, blob)) for used, _, sid, blob, plain in found)
         return [item for item in listed if item[2] is not _UNDECODABLE]
@@ -365,36 +355,56 @@ class LembroStore:
     def revoke(self, owner: Owner, keep: Hashable | None = None) -> list[Hashable]:
         """Destroy every live session of ``owner`` but ``keep`` (sign out everywhere else); returns their ids.
 
-        A chunk per hold of the lock, until the owner has no session left but
-        ``keep``: one moved to a new id meanwhile (a sign-in) is revoked there.
-        Like ``destroy()``, the sessions revoked are not reported to
-        ``on_evict`` (one found expired meanwhile is, as expired, and is not in the list).
+        A chunk per hold of the lock. It stays final for the sessions the owner
+        had when it started: none can move to a new id (a sign-in) until it is
+        done, and the move fails as a write of a logged-out session does. Like
+        ``destroy()``, the sessions revoked are not reported to ``on_evict``
+        (one found expired meanwhile is, as expired, and is not in the list).
         """
         text = _owner_key(owner)
         if text is None:
             return []
         revoked: list[Hashable] = []
-        rounds = 1 + len(self._owners.get(text, ())) // CHUNK + 1  # the owner's sessions, and a chunk of newcomers
-        for round_ in range(rounds):
-            if round_:
-                _pause()
-            removed: Removed = []
-            with self._lock:
-                now = self.clock()
-                sids = self._owners.get(text)
-                chunk = list(itertools.islice(sids, CHUNK + 1)) if sids else []
-                before = len(revoked) + len(removed)
-                for sid in chunk:
-                    entry = self._live(sid, now, removed)
-                    if entry is not None and sid != keep:
-                        self._drop(entry)
-                        revoked.append(sid)
-                left = self._owners.get(text) or {}
-                more = len(revoked) + len(removed) > before and (len(left) > 1 or (bool(left) and keep not in left))
-            self._report(removed)
-            if not more:
-                break
+
+        def revoke(entry: _Entry) -> None:
+            if entry.sid != keep:
+                self._drop(entry)
+                revoked.append(entry.sid)
+
+        self._each_owned(text, revoke, keep=keep, guard=True)
         return revoked
+
+    def _each_owned(self, text: str | tuple[str, str], visit: Callable[[_Entry], None], keep: Hashable = None,
+                    guard: bool = False) -> None:
+        """``visit`` each live session of the owner ``text``, from the ids it has in the first hold of the
+        lock, a chunk per hold. ``guard``: none of those ids but ``keep`` can move to a new id meanwhile."""
+        sids: list[Hashable] = []
+        guarded: set[Hashable] | None = None
+        start = 0
+        try:
+            while True:
+                removed: Removed = []
+                with self._lock:
+                    if not start:
+                        sids = list(self._owners.get(text, ()))  # a C-level copy: fast even for a huge owner
+                        if guard and len(sids) > CHUNK:
+                            guarded = set(sids)
+                            guarded.discard(keep)
+                            self._revoking.append(guarded)
+                    now = self.clock()
+                    for sid in sids[start:start + CHUNK]:
+                        entry = self._live(sid, now, removed)
+                        if entry is not None and entry.owner == text:
+                            visit(entry)
+                self._report(removed)
+                start += CHUNK
+                if start >= len(sids):
+                    break
+                _pause()
+        finally:
+            if guarded is not None:
+                with self._lock:
+                    self._revoking.remove(guarded)
 
     def touch(self, sid: Hashable, timeout: float | str | None = None) -> bool:
         """Restart the idle timer of a live session (with its own or a new ``timeout``).
@@ -604,7 +614,8 @@ class LembroStore:
             written = not refused
             if written and source_sid is not None:
                 source = entry if source_sid == sid else self._live(source_sid, now, removed)
-                written = source is not None
+                written = source is not None and not (
+                    self._revoking and source is not entry and any(source_sid in ids for ids in self._revoking))
             else:
                 source = None
             if written:
@@ -859,6 +870,7 @@ class LembroStore:
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
+        self._revoking = []  # a revoke of the parent's runs on in the parent only
         self._purger = None
         self._start_purger()
 

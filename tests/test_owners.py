@@ -433,3 +433,35 @@ def test_flask_interface_owners_from_a_shell_that_served_no_request(redis_url):
         sessions = shell.session_interface.sessions
         assert set(ids(sessions.owned_by("flask-shell-owner"))) == sids
         assert sessions.revoke("flask-shell-owner") == 2
+
+
+def test_flask_owners_of_one_app_called_from_another_apps_request(redis_url):
+    """App B's admin page lists and revokes app A's user: only A's sessions, whatever app is current."""
+    flask = pytest.importorskip("flask")
+    from lembro_wsgi.flask import LembroSessionInterface
+
+    def make(name):
+        app = flask.Flask(name)
+        app.config.update(SECRET_KEY="a test secret that is long enough", SESSION_COOKIE_NAME=f"{name}_session")
+        app.session_interface = LembroSessionInterface(type="ext:redis", url=redis_url, owner_key="uid")
+
+        @app.route("/login")
+        def login():
+            flask.session["uid"], flask.session["app"] = "flask-two-apps", name
+            return "ok"
+
+        return app
+
+    shop, admin = make("shop"), make("admin")
+    sessions = shop.session_interface.sessions
+
+    @admin.route("/manage")
+    def manage():
+        listed = [found.data["app"] for found in sessions.owned_by("flask-two-apps")]
+        return {"listed": listed, "revoked": sessions.revoke("flask-two-apps")}
+
+    webtest.TestApp(shop).get("/login")
+    webtest.TestApp(admin).get("/login")
+    assert webtest.TestApp(admin).get("/manage").json == {"listed": ["shop"], "revoked": 1}
+    assert [found.data["app"] for found in admin.session_interface.sessions.owned_by("flask-two-apps")] == ["admin"]
+    admin.session_interface.sessions.revoke("flask-two-apps")

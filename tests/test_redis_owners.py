@@ -7,6 +7,7 @@ set) to the past, where Redis's clock would be by then: no test sleeps for it.
 """
 
 import threading
+import time
 
 import pytest
 import redis
@@ -14,7 +15,7 @@ import webtest
 from webob import Request
 
 from lembro_wsgi import BackendUnavailable, LembroMiddleware, SessionFactory
-from lembro_wsgi.backends.redis import PRUNE_BATCH
+from lembro_wsgi.backends.redis import OWNER_BATCH, PRUNE_BATCH
 from tests.conftest import GATE, run_threads
 from tests.owners_app import ids, owners_app, sign_in, slow_owners_app
 from tests.redis_server import RedisServer, free_port, wait_until
@@ -433,6 +434,189 @@ def test_the_owners_sets_outlive_every_session_to_the_millisecond(redis_url, cli
         client.pexpire(key, client.pttl(session_key(second)) - 400)
     read(sessions, first)  # a touch
     assert sets_outlive(first) and sets_outlive(second)
+
+
+def ttls_of(client, owner):
+    return client.pttl(owners_key(owner)), client.pttl(expiry_key(owner))
+
+
+def record(owner):
+    return {"created": time.time(), "accessed": time.time(), "data": {} if owner is None else {"user": owner}}
+
+
+@pytest.mark.parametrize("leaves", ["destroy", "owner change", "sign-out keeping the session", "revoke",
+                                    "evicted, then owned_by", "evicted, then a read of another",
+                                    "evicted, then revoke"])
+def test_the_owners_sets_get_their_ttl_back_when_the_session_without_one_leaves(redis_url, client, leaves):
+    """The sets have no TTL while one of the owner's sessions has none (timeout=None beside a timed one, as
+    Flask's non-permanent and permanent sessions); when that one leaves, however, they follow the others
+    again, or they would outlive them for good. An evicted one (or deleted by hand) is found by the next
+    script that looks at the owner's sets."""
+    forever = SessionFactory(type="ext:redis", url=redis_url, owner_key="user", timeout=None)
+    timed = SessionFactory(type="ext:redis", url=redis_url, owner_key="user", timeout=600)
+    endless, lasting = login(forever, "ana"), login(timed, "ana")
+    assert ttls_of(client, "ana") == (-1, -1)
+    backend = forever.backend
+    if leaves == "destroy":
+        backend.destroy(endless)  # a logout
+    elif leaves == "owner change":
+        assert backend.replace(endless, record("bo"))
+        assert ttls_of(client, "bo") == (-1, -1)
+    elif leaves == "sign-out keeping the session":
+        assert backend.replace(endless, record(None))
+    elif leaves == "revoke":
+        assert forever.revoke("ana", keep=lasting) == 1
+    else:
+        assert client.delete(session_key(endless)) == 1  # maxmemory evicted it
+        assert ttls_of(client, "ana") == (-1, -1)
+        if leaves == "evicted, then owned_by":
+            assert ids(forever.owned_by("ana")) == [lasting]
+        elif leaves == "evicted, then a read of another":
+            read(timed, lasting)
+        else:
+            assert timed.revoke("ana", keep=lasting) == 0
+    assert client.zrange(owners_key("ana"), 0, -1) == client.zrange(expiry_key("ana"), 0, -1) == [lasting.encode()]
+    sets_left = min(ttls_of(client, "ana"))  # read first: time runs on
+    assert 590_000 <= sets_left and max(ttls_of(client, "ana")) <= 600_000
+    assert sets_left >= client.pttl(session_key(lasting))
+    assert client.exists(owner_key(endless)) == (leaves == "owner change")
+
+
+def test_an_owner_left_with_no_session_leaves_no_sets(redis_url, client):
+    forever = SessionFactory(type="ext:redis", url=redis_url, owner_key="user", timeout=None)
+    first, second = login(forever, "ana"), login(forever, "ana")
+    forever.backend.destroy(first)
+    assert forever.backend.replace(second, record(None))
+    assert client.keys() == [session_key(second).encode()]
+
+
+def many_sessions(sessions, owner, count):
+    """``count`` sessions of ``owner``, saved straight through the backend (no request), in the order made."""
+    made = [f"{owner}-{i:05d}" for i in range(count)]
+    for sid in made:
+        sessions.backend.save(sid, record(owner), 600)
+    return made
+
+
+def script_calls(client):
+    return client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """What each owner script call returned, by script name: ``calls(sessions)`` starts recording on its
+    backend; ``calls.between`` (if set) runs after each call of ``owned`` or ``revoke``, as if another client
+    acted between two batches."""
+
+    class Recorder(dict):
+        between = None
+
+        def __call__(self, sessions):
+            backend = sessions.backend
+            run = backend._run
+
+            def recorded(name, manager, *args):
+                reply = run(name, manager, *args)
+                self.setdefault(name, []).append(reply)
+                if name in ("owned", "revoke") and self.between is not None:
+                    self.between(len(self[name]))
+                return reply
+
+            monkeypatch.setattr(backend, "_run", recorded)
+            return self
+
+    return Recorder()
+
+
+def test_revoke_of_a_huge_shared_account_goes_a_bounded_batch_per_script_call(redis_url, client, calls):
+    """1,000 sessions of one owner: no single script destroys them all (which held Redis 0.55 s for 100k)."""
+    sessions = SessionFactory(type="ext:redis", url=redis_url, owner_key="user", timeout=600)
+    made = many_sessions(sessions, "shared", 1000)
+    sign_in_here = made[500]
+    many_sessions(sessions, "other", 3)
+    calls(sessions)
+    client.config_resetstat()
+    assert sessions.revoke("shared", keep=sign_in_here) == 999
+    batches = -(-999 // OWNER_BATCH)
+    assert script_calls(client) == len(calls["revoke"]) == batches > 1
+    assert [destroyed for destroyed, _ in calls["revoke"]] == [OWNER_BATCH] * (batches - 1) + [999 % OWNER_BATCH]
+    assert [left for _, left in calls["revoke"]] == [999 - OWNER_BATCH * n for n in range(1, batches)] + [0]
+    assert client.zrange(owners_key("shared"), 0, -1) == [sign_in_here.encode()]
+    assert len(list(client.scan_iter("beaker_cache:*:session"))) == 1 + 3
+    assert 590 <= client.ttl(owners_key("shared")) <= 600
+
+
+def test_a_session_moved_to_a_new_id_between_two_revoke_batches_is_revoked_there(redis_url, client, calls):
+    """A sign-in (regenerate()) of one of the owner's sessions while the revoke is between two script calls:
+    its new id joins the owner's set, and the revoke goes on until nothing is left but keep."""
+    sessions = SessionFactory(type="ext:redis", url=redis_url, owner_key="user", timeout=600)
+    made = many_sessions(sessions, "shared", 3 * OWNER_BATCH)
+    moved = []
+
+    def sign_in_meanwhile(done):
+        if done == 1:  # the most recently used is revoked last: it is still there
+            assert sessions.backend.move(made[-1], "moved-away", record("shared"), 600)
+            moved.append("moved-away")
+        if done == 2:
+            assert sessions.backend.touch(made[-2], 600)  # a use meanwhile changes nothing either
+
+    calls(sessions).between = sign_in_meanwhile
+    assert sessions.revoke("shared") == 3 * OWNER_BATCH  # the moved one counted once, under its new id
+    assert moved and len(calls["revoke"]) == 3
+    assert client.dbsize() == 0
+
+
+def test_revoke_stops_after_a_bounded_number_of_calls_however_many_sign_ins_come_meanwhile(redis_url, client, calls):
+    sessions = SessionFactory(type="ext:redis", url=redis_url, owner_key="user", timeout=600)
+    made = many_sessions(sessions, "shared", 2 * OWNER_BATCH)
+    newcomers = iter(range(10**6))
+
+    def flood(_):
+        for _ in range(OWNER_BATCH + 1):
+            sessions.backend.save(f"new-{next(newcomers)}", record("shared"), 600)
+
+    calls(sessions).between = flood
+    revoked = sessions.revoke("shared")
+    assert len(calls["revoke"]) == 1 + (2 * OWNER_BATCH - OWNER_BATCH) // OWNER_BATCH + 2  # the bound
+    assert revoked == len(calls["revoke"]) * OWNER_BATCH
+    assert not any(client.exists(session_key(sid)) for sid in made)  # those there at the start are gone
+
+
+def test_owned_by_of_a_huge_shared_account_reads_it_a_bounded_batch_per_script_call(redis_url, client, calls):
+    """1,000 sessions: listed whole, most recently used first, over several calls of about OWNER_BATCH ids;
+    one used between two calls (rescored) is listed still, and gone ones found on the way are pruned."""
+    sessions = SessionFactory(type="ext:redis", url=redis_url, owner_key="user", timeout=600)
+    made = many_sessions(sessions, "shared", 1000)
+    for sid in made[100:105]:
+        client.delete(session_key(sid))  # evicted
+    live = [sid for sid in made if sid not in made[100:105]]
+    calls(sessions).between = lambda done: sessions.backend.touch(made[3], 600) if done == 2 else None
+    found = sessions.owned_by("shared")
+    assert sorted(ids(found)) == live
+    assert [session.accessed for session in found] == sorted((session.accessed for session in found), reverse=True)
+    assert len(calls["owned"]) >= 1000 // OWNER_BATCH
+    assert max((len(reply) - 1) // 3 for reply in calls["owned"]) <= 2 * OWNER_BATCH  # roughly a batch each
+    assert client.zcard(owners_key("shared")) == client.zcard(expiry_key("shared")) == len(live)  # pruned
+    assert all(session.data == {"user": "shared"} for session in found)
+
+
+def test_owned_by_lists_in_recency_order_over_several_calls(redis_url, client, calls):
+    sessions = SessionFactory(type="ext:redis", url=redis_url, owner_key="user", timeout=600)
+    made = many_sessions(sessions, "shared", 1000)
+    calls(sessions)
+    assert ids(sessions.owned_by("shared")) == made[::-1]  # made one after another: the last most recent
+    assert len(calls["owned"]) > 1
+
+
+@pytest.mark.parametrize("count", [1, OWNER_BATCH])
+def test_owners_of_at_most_a_batch_take_one_call_each(redis_url, client, count):
+    sessions = SessionFactory(type="ext:redis", url=redis_url, owner_key="user", timeout=600)
+    made = many_sessions(sessions, "ana", count)
+    client.config_resetstat()
+    assert ids(sessions.owned_by("ana")) == made[::-1]
+    assert script_calls(client) == 1
+    assert sessions.revoke("ana") == count
+    assert script_calls(client) == 2 and client.dbsize() == 0
 
 
 def test_key_prefixes_keep_owners_apart(redis_url, client):

@@ -367,24 +367,31 @@ def test_revoking_a_huge_owner_goes_a_chunk_per_hold_of_the_lock(make_store):
     assert owned(store, "guest") == ["s5"] and len(store) == 2
 
 
-def test_a_session_moved_while_a_revoke_runs_is_revoked_at_its_new_id(make_store, monkeypatch):
-    """A sign-in (regenerate) of one of the owner's sessions between two chunks cannot escape the revoke."""
+def test_a_session_cannot_move_away_while_a_revoke_goes_through_its_owner(make_store, monkeypatch):
+    """A sign-in (regenerate: a move) of one of the owner's sessions between two chunks, after 200 newcomers:
+    the move fails as a logged-out session's write does, and the revoke reaches the session."""
     import lembro_wsgi.store as store_module
 
     store = make_store(max_size="100M")
     for i in range(1_000):
         store.set(f"s{i}", i, owner="ana")
-    moved = []
+    tried = []
 
-    def sign_in_meanwhile():
-        if not moved:
-            assert store.move("s999", "fresh", 999, owner="ana")
-            moved.append("fresh")
+    def sign_ins_meanwhile():
+        if not tried:
+            for i in range(200):
+                store.set(f"new{i}", i, owner="ana")  # signed in while the revoke runs: they stay
+            tried.append(store.move("s999", "fresh", 999, owner="ana"))
+            tried.append(store.move("new0", "new0-moved", 0, owner="ana"))  # not one the revoke goes through
 
-    monkeypatch.setattr(store_module, "_pause", sign_in_meanwhile)
-    revoked = store.revoke("ana")
-    assert moved and "fresh" in revoked and len(revoked) == 1_000
-    assert owned(store, "ana") == [] and len(store) == 0
+    monkeypatch.setattr(store_module, "_pause", sign_ins_meanwhile)
+    revoked = store.revoke("ana", keep="s3")
+    assert tried == [False, True]
+    assert len(revoked) == 999 and "s999" in revoked and "fresh" not in store
+    assert len(owned(store, "ana")) == 1 + 200 and "s3" in owned(store, "ana")
+    monkeypatch.setattr(store_module, "_pause", lambda: None)
+    assert store.move("s3", "s3-moved", 3, owner="ana")  # done: moves work again
+    assert store._revoking == []
 
 
 def test_owned_by_lists_a_huge_owner_a_chunk_at_a_time_and_never_anothers_data(make_store, monkeypatch):

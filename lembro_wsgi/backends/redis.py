@@ -20,19 +20,25 @@ so that no two prefixes and owners make one name):
   since the epoch by Redis's own clock (the session key's ``PTTL`` plus ``TIME``; ``inf``: no TTL).
 
 Both sets hold the same members and expire together, when the owner's longest-lived session does (the
-highest expiry score; no TTL while one session has none). A session that expires takes its keys with it but
-leaves its id in the sets: every write or touch of an owned session looks at up to ``PRUNE_BATCH`` ids of
-its owner whose expiry score has passed, drops those whose session is gone and rescores those still there
-(a TTL changed behind the scripts' back: a live session is never dropped, so ``revoke`` always reaches it).
-So the sets stay in proportion to the owner's live sessions however often they sign in, each write does
-bounded work, and ``owned_by`` and ``revoke``, which also drop every gone id they meet, cost time in
+highest expiry score; no TTL while one session has none): every script that adds or removes an id sets
+their TTL again, so a session without one that leaves (a logout, an owner change, a revoke) gives them
+their TTL back; one evicted or deleted (its score never passes) is found by ``owned_by``, ``revoke`` or
+the next write or touch of the owner (each checks up to ``PRUNE_BATCH`` of the ids scored ``inf``).
+
+A session that expires takes its keys with it but leaves its id in the sets: every write or touch of an
+owned session looks at up to ``PRUNE_BATCH`` ids of its owner whose expiry score has passed, drops those
+whose session is gone and rescores those still there (a TTL changed behind the scripts' back: a live
+session is never dropped, so ``revoke`` always reaches it). So the sets stay in proportion to the owner's
+live sessions however often they sign in, each write does bounded work, and ``owned_by`` and ``revoke``, which also drop every gone id they meet, cost time in
 proportion to the owner's live sessions plus those not yet pruned (fewer than ``PRUNE_BATCH`` while fewer
 sessions of the owner expire between two of its writes; a burst of expiries is gone after as many writes
-as it has batches).
+as it has batches). They go ``OWNER_BATCH`` sessions a script call (one call for an owner of at most that
+many), so that a shared account of 100k sessions never holds Redis for long (a script blocks every client).
 
 Every write of a session (save, replace, move, touch, destroy) is then one Lua script that updates the
 index in the same atomic step, so two workers never leave it out of step with the sessions; ``max_per_owner``
-is enforced in the saving script and ``revoke`` is one script too, so both hold under concurrency. Without
+is enforced in the saving script, so it holds under concurrency, and ``revoke`` goes on until the owner has
+no session left but the one kept (a session moved to a new id meanwhile is revoked there). Without
 ``owner_key`` the plain commands above are used, at no extra cost. The scripts derive the keys of an
 owner's other sessions from their ids, so they need one Redis (a Sentinel-managed one included), not a
 cluster: ``ext:rediscluster`` refuses ``owner_key``.
@@ -57,6 +63,11 @@ def _redis_key(manager: Any) -> str:
 
 #: How many ids whose expiry has passed each write or touch of an owned session looks at in its owner's sets.
 PRUNE_BATCH = 32
+
+#: How many of an owner's sessions each script call of ``owned_by`` and ``revoke`` reads or destroys (about
+#: 0.1 ms of Redis's time for 128): a shared account of 100k sessions holds Redis for no longer than that at
+#: a time, between other clients' commands.
+OWNER_BATCH = 128
 
 #: What every owner script shares. ARGV[1] is the key prefix, ARGV[2] its length in characters (Beaker
 #: measures key names in characters); the keys of a session are Beaker's (``_format_key``, whose name part
@@ -101,16 +112,6 @@ local function forget(owner, sid)
   redis.call('ZREM', expiries(owner), sid)
 end
 
--- sid leaves its owner's sets and loses its owner (an owner change, a destroy, a session found gone)
-local function unindex(sid)
-  local owner_key = key(sid, 'owner')
-  local owner = redis.call('GET', owner_key)
-  if owner then
-    forget(owner, sid)
-    redis.call('DEL', owner_key)
-  end
-end
-
 -- a session and its index entries, as a logout leaves them: gone; 1 when it was live
 local function destroy(owner, sid)
   local live = redis.call('DEL', key(sid, 'session'))
@@ -125,23 +126,37 @@ local function used(owner, sid, now)
   redis.call('ZADD', expiries(owner), expiry(sid), sid)
 end
 
--- up to BATCH ids of owner whose expiry has passed: gone ones leave, live ones are rescored (never dropped)
-local function prune(owner, ms)
-  for _, sid in ipairs(redis.call('ZRANGEBYSCORE', expiries(owner), '-inf', ms, 'LIMIT', 0, BATCH)) do
-    if redis.call('EXISTS', key(sid, 'session')) == 0 then
-      destroy(owner, sid)
-    elseif redis.call('GET', key(sid, 'owner')) ~= owner then
-      forget(owner, sid)
-    else
-      redis.call('ZADD', expiries(owner), expiry(sid), sid)
-    end
+-- sid, in owner's sets under a score that may be stale: gone, it is destroyed; owned by another now, it
+-- leaves the sets; live, it is scored again (never dropped). Returns its new expiry score, or nil if it left
+local function recheck(owner, sid)
+  if redis.call('EXISTS', key(sid, 'session')) == 0 then
+    destroy(owner, sid)
+  elseif redis.call('GET', key(sid, 'owner')) ~= owner then
+    forget(owner, sid)
+  else
+    local at = expiry(sid)
+    redis.call('ZADD', expiries(owner), at, sid)
+    return at
   end
 end
 
--- both sets live as long as the owner's longest-lived session: until the highest expiry; inf: no TTL
+-- up to BATCH ids of owner whose expiry has passed: gone ones leave, live ones are rescored (never dropped)
+local function prune(owner, ms)
+  for _, sid in ipairs(redis.call('ZRANGEBYSCORE', expiries(owner), '-inf', ms, 'LIMIT', 0, BATCH)) do
+    recheck(owner, sid)
+  end
+end
+
+-- both sets live as long as the owner's longest-lived session: until the highest expiry; inf: no TTL. The
+-- ids scored inf (no TTL) are first checked, up to BATCH of them: one whose session was evicted or deleted
+-- (never pruned: its score never passes) would keep the sets forever
 local function follow(owner)
+  for _ = 1, BATCH do
+    local top = redis.call('ZREVRANGE', expiries(owner), 0, 0, 'WITHSCORES')
+    if not top[1] or tonumber(top[2]) ~= math.huge or recheck(owner, top[1]) == '+inf' then break end
+  end
   local last = redis.call('ZREVRANGE', expiries(owner), 0, 0, 'WITHSCORES')[2]
-  if not last then return end
+  if not last then return end  -- no id left: both sets are gone
   local at = tonumber(last)
   for _, set in ipairs({owners(owner), expiries(owner)}) do
     if at == nil or at == math.huge then
@@ -149,6 +164,18 @@ local function follow(owner)
     else
       redis.call('PEXPIREAT', set, string.format('%.0f', math.ceil(at)))  -- digits, never an exponent
     end
+  end
+end
+
+-- sid leaves its owner's sets, which follow the owner's other sessions, and loses its owner (an owner
+-- change, a destroy, a session found gone)
+local function unindex(sid)
+  local owner_key = key(sid, 'owner')
+  local owner = redis.call('GET', owner_key)
+  if owner then
+    forget(owner, sid)
+    redis.call('DEL', owner_key)
+    follow(owner)
   end
 end
 """
@@ -184,7 +211,10 @@ else
 end
 local owner_key = key(sid, 'owner')
 local before = redis.call('GET', owner_key)
-if before and before ~= owner then forget(before, sid) end
+if before and before ~= owner then
+  forget(before, sid)
+  follow(before)
+end
 if not owner then
   redis.call('DEL', owner_key)
   return 1
@@ -238,44 +268,66 @@ unindex(sid)
 return redis.call('DEL', key(sid, 'session'))
 """
 
-#: An owner's live sessions, most recently used first, as a flat list: id, score, record, id, ...; members
-#: whose session is gone (or owned by another now) are pruned. Nothing is refreshed.
-#: ARGV: prefix, prefix_chars, owner.
+#: A batch of an owner's live sessions, as a flat list: the next cursor ('0': done), then id, score, record,
+#: id, ...; members whose session is gone (or owned by another now) are pruned, and the sets follow. Nothing
+#: is refreshed, and nothing written when nothing is pruned (a read-only replica answers).
+#: ARGV: prefix, prefix_chars, owner, cursor ('0' to start), limit. An owner with at most ``limit`` ids is
+#: read whole at the start (ZREVRANGE: most recently used first); a larger one by ZSCAN, about ``limit`` ids a
+#: call, in no order: ZSCAN returns every id that stays in the set from the first call to the last, however
+#: often it is rescored meanwhile (a session used during the listing), and may return one twice.
 _OWNED = _PRELUDE + """
-local owner = ARGV[3]
-local found = {}
-local listed = redis.call('ZREVRANGE', owners(owner), 0, -1, 'WITHSCORES')
+local owner, cursor, limit = ARGV[3], ARGV[4], tonumber(ARGV[5])
+local listed
+if cursor == '0' and redis.call('ZCARD', owners(owner)) <= limit then
+  listed = redis.call('ZREVRANGE', owners(owner), 0, -1, 'WITHSCORES')
+else
+  local scanned = redis.call('ZSCAN', owners(owner), cursor, 'COUNT', limit)
+  cursor, listed = scanned[1], scanned[2]
+end
+local found = {cursor}
+local pruned = false
 for i = 1, #listed, 2 do
   local sid = listed[i]
   local record = redis.call('GET', key(sid, 'session'))
   if not record then
     destroy(owner, sid)
+    pruned = true
   elseif redis.call('GET', key(sid, 'owner')) ~= owner then
     forget(owner, sid)
+    pruned = true
   else
     table.insert(found, sid)
     table.insert(found, listed[i + 1])
     table.insert(found, record)
   end
 end
+if pruned then follow(owner) end
 return found
 """
 
-#: Destroy every live session of an owner but one; returns how many. ARGV: prefix, prefix_chars, owner,
-#: and the id to keep last (absent: none).
+#: Destroy up to ``limit`` live sessions of an owner but one, least recently used first; returns how many,
+#: and how many of the owner's ids are left but the one kept. ARGV: prefix, prefix_chars, owner, limit, and
+#: the id to keep last (absent: none). Every id it looks at leaves the set but the one kept, so each call
+#: makes progress.
 _REVOKE = _PRELUDE + """
-local owner, keep = ARGV[3], ARGV[4]
-local count = 0
-for _, sid in ipairs(redis.call('ZRANGE', owners(owner), 0, -1)) do
+local owner, limit, keep = ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local count, seen = 0, 0
+for _, sid in ipairs(redis.call('ZRANGE', owners(owner), 0, limit)) do
   if redis.call('GET', key(sid, 'owner')) ~= owner then
     if redis.call('EXISTS', key(sid, 'session')) == 0 then destroy(owner, sid) else forget(owner, sid) end
+    seen = seen + 1
   elseif sid == keep and redis.call('EXISTS', key(sid, 'session')) == 1 then
     -- the one kept
   else
     count = count + destroy(owner, sid)
+    seen = seen + 1
   end
+  if seen == limit then break end
 end
-return count
+if seen > 0 then follow(owner) end
+local left = redis.call('ZCARD', owners(owner))
+if keep and redis.call('ZSCORE', owners(owner), keep) then left = left - 1 end
+return {count, left}
 """
 
 _SCRIPTS = {"write": _WRITE, "touch": _TOUCH, "destroy": _DESTROY, "owned": _OWNED, "revoke": _REVOKE}
@@ -349,20 +401,51 @@ class RedisBackend(BeakerBackend):
             self._run("destroy", self._manager(sid), sid)
 
     def owned_by(self, owner: str) -> list[OwnedSession]:
-        """One script reads the owner's sessions (``GET``, which refreshes nothing) and prunes the gone ones;
-        a record that does not load is left out (its own client's next request drops it)."""
-        found = self._run("owned", self._manager(""), owner)
+        """The owner's sessions, read (``GET``, which refreshes nothing) by the script that checks their owner and
+        prunes the gone ones: in one call for an owner of at most ``OWNER_BATCH`` sessions, else about that
+        many a call (``ZSCAN``), so that no call holds Redis for long however many sessions a shared account
+        has. Every session that stays the owner's through the listing is listed, used meanwhile or not; one
+        made or moved to a new id (a sign-in) meanwhile may be missing from this listing (its old id, if not
+        read yet, is gone). A record that does not load is left out (its own client's next request drops it).
+        """
+        manager = self._manager("")
+        found: dict[bytes | str, tuple[float, bytes]] = {}
+        cursor: bytes | str = "0"
+        while True:
+            reply = self._run("owned", manager, owner, cursor, OWNER_BATCH)
+            cursor = reply[0]
+            for i in range(1, len(reply), 3):
+                sid, score, stored = reply[i : i + 3]
+                found[sid] = (float(score), stored)  # an id ZSCAN returns again: its later reading
+            if int(cursor) == 0:
+                break
         owned = []
-        for i in range(0, len(found), 3):
-            sid, score, stored = found[i : i + 3]
+        for sid, (score, stored) in sorted(found.items(), key=lambda item: (item[1][0], item[0]), reverse=True):
             record = _unpickled(stored)
             if _is_record(record):
-                owned.append(OwnedSession(_text(sid), record["created"], float(score), record["data"]))
+                owned.append(OwnedSession(_text(sid), record["created"], score, record["data"]))
         return owned
 
     def revoke(self, owner: str, keep: str | None = None) -> int:
-        """One script: every live session of ``owner`` but ``keep`` is destroyed at once."""
-        return int(self._run("revoke", self._manager(""), owner, *(() if keep is None else (keep,))))
+        """Every live session of ``owner`` but ``keep`` is destroyed, up to ``OWNER_BATCH`` a script call, so
+        that no call holds Redis for long however many sessions a shared account has; one call for an owner
+        of at most that many.
+
+        The calls go on until the owner has no id left but ``keep``: a session moved to a new id between two
+        calls (a sign-in; its new id joins the owner's set) is revoked there. Sessions made meanwhile are
+        revoked too. So that a stream of new sign-ins cannot keep it going, it stops after as many calls as the
+        owner's ids took at the start, plus two: every session that existed at the start, moved or not, is
+        revoked as long as fewer than ``OWNER_BATCH`` new ones are made during the revoke.
+        """
+        manager = self._manager("")
+        kept = () if keep is None else (keep,)
+        count, left = self._run("revoke", manager, owner, OWNER_BATCH, *kept)
+        rounds = int(left) // OWNER_BATCH + 2
+        while left and rounds:
+            rounds -= 1
+            destroyed, left = self._run("revoke", manager, owner, OWNER_BATCH, *kept)
+            count += destroyed
+        return int(count)
 
     def _write(self, mode: str, sid: str, record: Record, timeout: float | None, old: str = "") -> bool:
         """The write script for ``mode``; the owner is checked (``ValueError``) before anything is written."""
