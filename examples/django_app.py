@@ -17,7 +17,6 @@ requests from this machine only.
 
 from __future__ import annotations
 
-import argparse
 import html
 import secrets
 from typing import Any
@@ -32,7 +31,7 @@ from django.middleware.csrf import get_token
 from django.urls import path
 from example_guard import cookie_secret, from_this_machine
 from example_page import page
-from werkzeug.serving import make_server
+from example_server import serve
 
 from lembro_wsgi.django import stats_view
 
@@ -130,17 +129,7 @@ def make_app(**lembro_options: Any) -> WSGIHandler:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=PORT, help=f"default {PORT}; 0 for any free port")
-    args = parser.parse_args()
-    app = make_app()  # first: a refused secret stops it before anything listens
-    server = make_server("127.0.0.1", args.port, app, threaded=True)
-    print(f"demo user: {DEMO_USER}, password: {DEMO_PASSWORD}", flush=True)
-    print(f"serving on http://127.0.0.1:{server.server_port}/ (Ctrl-C to stop)", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve(make_app, PORT, __doc__.splitlines()[0], threaded=True, banner=f"demo user: {DEMO_USER}, password: {DEMO_PASSWORD}")
 
 
 if __name__ == "__main__":

@@ -7,11 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 
-def serve(build: Callable[[], Any], port: int, description: str, waitress: bool = False) -> None:
+def serve(build: Callable[[], Any], port: int, description: str, waitress: bool = False, threaded: bool = False,
+          banner: str = "") -> None:
     """Build the app (a refused secret stops it before anything listens), then serve it until Ctrl-C.
 
     ``waitress`` serves as pserve does, keeping proxy headers: waitress drops them by default, and the
     stats page's local-only check would then let in every client of a proxy on this machine.
+    ``threaded`` serves with Werkzeug's threaded server (what Flask's ``app.run()`` uses); ``banner`` is
+    printed first.
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, default=port, help=f"default {port}; 0 for any free port")
@@ -23,10 +26,16 @@ def serve(build: Callable[[], Any], port: int, description: str, waitress: bool 
         server = create_server(app, host="127.0.0.1", port=args.port, clear_untrusted_proxy_headers=False)
         run, bound = server.run, server.effective_port
     else:
-        from wsgiref.simple_server import make_server
+        if threaded:
+            from werkzeug.serving import make_server
+        else:
+            from wsgiref.simple_server import make_server  # type: ignore[assignment]
 
-        server = make_server("127.0.0.1", args.port, app)
+        kwargs = {"threaded": True} if threaded else {}
+        server = make_server("127.0.0.1", args.port, app, **kwargs)
         run, bound = server.serve_forever, server.server_port
+    if banner:
+        print(banner, flush=True)
     print(f"serving on http://127.0.0.1:{bound}/ (Ctrl-C to stop)", flush=True)
     try:
         run()

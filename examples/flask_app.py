@@ -14,15 +14,14 @@ answers requests from this machine only.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import flask
 from example_guard import cookie_secret, csrf_field, csrf_ok, local_only
 from example_page import page
+from example_server import serve
 from markupsafe import escape
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
-from werkzeug.serving import make_server
 
 from lembro_wsgi import StatsApp
 from lembro_wsgi.flask import LembroSession
@@ -120,16 +119,7 @@ def make_app(**options: object) -> flask.Flask:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=PORT, help=f"default {PORT}; 0 for any free port")
-    args = parser.parse_args()
-    app = make_app()  # first: a refused secret stops it before anything listens
-    server = make_server("127.0.0.1", args.port, app, threaded=True)  # what app.run() serves with
-    print(f"serving on http://127.0.0.1:{server.server_port}/ (Ctrl-C to stop)", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve(make_app, PORT, __doc__.splitlines()[0], threaded=True)
 
 
 if __name__ == "__main__":
