@@ -42,8 +42,11 @@ class LembroBackend(SessionBackend):
         self._lifetime = math.inf if self.timeout is None else self.timeout
 
     def _manager(self, sid: str, timeout: float | None = None) -> Any:
-        return LembroNamespaceManager.on_store(self.key_prefix + sid, self.store,
-                                               self._lifetime if timeout is None else timeout)
+        return LembroNamespaceManager.on_store(self.key_prefix + sid, self.store, self._life(timeout))
+
+    def _life(self, timeout: float | None) -> float:
+        """What a write lives: ``timeout``, else the backend's lifetime."""
+        return self._lifetime if timeout is None else timeout
 
     def _read(self, manager: Any) -> Any:
         return manager[KEY]  # one atomic store call; the store drops data that no longer unpickles
@@ -61,20 +64,24 @@ class LembroBackend(SessionBackend):
         if self.owner_key is None:  # the write path of apps without owners stays as it was
             return None
         text = self.owner(record)
-        return (self.key_prefix, text) if text is not None and self.key_prefix else text
+        return None if text is None else self._scoped(text)
+
+    def _scoped(self, owner: str) -> Owner:
+        """The owner ``owner`` as the store indexes it for this backend: under its key prefix, if any."""
+        return (self.key_prefix, owner) if self.key_prefix else owner
 
     def save(self, sid: str, record: Record, timeout: float | None = None) -> None:
-        self.store.set(self._key(sid), record, self._lifetime if timeout is None else timeout,
+        self.store.set(self._key(sid), record, self._life(timeout),
                        owner=self._owner(record), max_per_owner=self.max_per_owner)
 
     def replace(self, sid: str, record: Record, timeout: float | None = None) -> bool:
         """Rewrite ``sid`` only while it is still live, in one step under the store's lock."""
-        return self.store.replace(self._key(sid), record, self._lifetime if timeout is None else timeout,
+        return self.store.replace(self._key(sid), record, self._life(timeout),
                                   owner=self._owner(record), max_per_owner=self.max_per_owner)
 
     def move(self, old: str, new: str, record: Record, timeout: float | None = None) -> bool:
         """One atomic step, which also keeps the session's eviction tier."""
-        return self.store.move(self._key(old), self._key(new), record, self._lifetime if timeout is None else timeout,
+        return self.store.move(self._key(old), self._key(new), record, self._life(timeout),
                                owner=self._owner(record), max_per_owner=self.max_per_owner)
 
     def owned_by(self, owner: str) -> list[OwnedSession]:
@@ -82,12 +89,11 @@ class LembroBackend(SessionBackend):
         store, start = self.store, len(self.key_prefix)
         since_epoch = time.time() - store.clock()  # the store's clock to the wall clock
         return [OwnedSession(_namespace(key)[start:], record["created"], since_epoch + used, record["data"])
-                for key, used, record in store.owned_by((self.key_prefix, owner) if self.key_prefix else owner)
+                for key, used, record in store.owned_by(self._scoped(owner))
                 if _is_record(record)]
 
     def revoke(self, owner: str, keep: str | None = None) -> int:
-        return len(self.store.revoke((self.key_prefix, owner) if self.key_prefix else owner,
-                                     keep=None if keep is None else self._key(keep)))
+        return len(self.store.revoke(self._scoped(owner), keep=None if keep is None else self._key(keep)))
 
     def touch(self, sid: str, timeout: float | None = None) -> bool:
         """The store restarts the timer alone."""
